@@ -1,0 +1,9 @@
+"""unet3plus: the published MindSpore UNet 3+ (LiTS2017 liver segmentation) as a drop-in pretrained module."""
+from ._runtime import apply_cpu_defaults
+
+apply_cpu_defaults()  # must run before MindSpore's first convolution; see _runtime.py
+
+from .networks import UNet3Plus  # noqa: E402  (after the runtime defaults on purpose)
+
+__version__ = "0.1.0"
+__all__ = ["UNet3Plus", "__version__"]
