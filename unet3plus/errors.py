@@ -1,0 +1,18 @@
+"""Exceptions whose messages are meant for the user: what went wrong and what to do about it.
+
+Subsystems derive their own (download, loading, data, inference) from these so that callers can
+catch one base class and the CLI can print them without a traceback.
+"""
+from __future__ import annotations
+
+
+class UserFacingError(Exception):
+    """An error caused by input or environment, with a message that names the problem and the fix."""
+
+
+class InputError(UserFacingError, ValueError):
+    """Bad input data or arguments (wrong shape, unreadable file, unpaired files, ...)."""
+
+
+class MissingDependencyError(UserFacingError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra that brings it."""
