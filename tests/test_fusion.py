@@ -1,0 +1,68 @@
+"""The inference-optimised network gives the golden logits; the trainable network is left alone."""
+from __future__ import annotations
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from unet3plus import UNet3Plus
+from unet3plus.networks.fusion import (UPSAMPLING_MODES, InferenceUNet3Plus, folded_conv, fuse_batchnorm,
+                                       optimize_for_inference, resize_bilinear_two_tap)
+from unet3plus.networks.blocks import resize_bilinear_align_corners
+
+
+def golden_network(checkpoint_path) -> UNet3Plus:
+    entries = ms.load_checkpoint(str(checkpoint_path))
+    net = UNet3Plus()
+    not_loaded, unused = ms.load_param_into_net(
+        net, {k[len("network."):]: v for k, v in entries.items() if k.startswith("network.")}, strict_load=True)
+    assert not_loaded == [] and unused == []
+    net.set_train(False)
+    return net
+
+
+@pytest.mark.parametrize("upsampling", UPSAMPLING_MODES)
+def test_fused_network_gives_golden_logits(upsampling, golden_checkpoint, golden_io):
+    fused = fuse_batchnorm(golden_network(golden_checkpoint), upsampling=upsampling)
+    assert not any("gamma" in p.name or "moving" in p.name for p in fused.get_parameters())  # BN really gone
+    logits = fused(ms.Tensor(golden_io["input"])).asnumpy()
+    np.testing.assert_allclose(logits, golden_io["logits"], rtol=0, atol=1e-4)
+
+
+def test_optimize_for_inference_in_graph_mode(golden_checkpoint, golden_io, graph_mode):
+    optimized = optimize_for_inference(golden_network(golden_checkpoint))
+    assert isinstance(optimized, InferenceUNet3Plus)
+    logits = optimized(ms.Tensor(golden_io["input"])).asnumpy()
+    np.testing.assert_allclose(logits, golden_io["logits"], rtol=0, atol=1e-4)
+
+
+def test_folding_uses_running_statistics_not_batch_statistics():
+    """A BN with non-trivial statistics: the folded conv equals conv -> BN(eval) exactly (to float error)."""
+    rng = np.random.default_rng(0)
+    conv = ms.nn.Conv2d(4, 6, 3, pad_mode="pad", padding=1)
+    bn = ms.nn.BatchNorm2d(6)
+    for parameter, value in ((bn.gamma, rng.uniform(0.5, 2, 6)), (bn.beta, rng.normal(size=6)),
+                             (bn.moving_mean, rng.normal(size=6)), (bn.moving_variance, rng.uniform(0.1, 3, 6))):
+        parameter.set_data(ms.Tensor(value.astype(np.float32)))
+    bn.set_train(False)
+    x = ms.Tensor(rng.normal(size=(2, 4, 8, 8)).astype(np.float32))
+    np.testing.assert_allclose(folded_conv(conv, bn)(x).asnumpy(), bn(conv(x)).asnumpy(), atol=1e-5)
+
+
+def test_two_tap_resize_equals_matrix_resize():
+    x = ms.Tensor(np.random.default_rng(1).normal(size=(1, 3, 4, 8)).astype(np.float32))
+    for size in ((32, 64), (4, 8), (7, 13)):
+        np.testing.assert_allclose(resize_bilinear_two_tap(x, size).asnumpy(),
+                                   resize_bilinear_align_corners(x, size).asnumpy(), atol=1e-5)
+
+
+def test_source_network_untouched_and_optimized_network_is_eval_only():
+    net = UNet3Plus()
+    before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+    optimized = optimize_for_inference(net)
+    optimized.conv1.cell_list[0].weight.set_data(ms.Tensor(np.zeros((16, 3, 3, 3), np.float32)))
+    assert all(np.array_equal(before[p.name], p.asnumpy()) for p in net.get_parameters())
+    with pytest.raises(ValueError, match="train the original UNet3Plus"):
+        optimized.set_train(True)
+    with pytest.raises(TypeError, match="UNet3Plus"):
+        fuse_batchnorm(ms.nn.Dense(2, 2))

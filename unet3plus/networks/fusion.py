@@ -1,0 +1,160 @@
+"""Inference-only rewrites of UNet3+ that compute the same logits with less work.
+
+* ``fuse_batchnorm``: every conv -> BatchNorm pair becomes one convolution with a bias (eval-mode
+  BatchNorm is an affine map per channel, so it folds into the preceding bias-free conv's weights).
+* up-sampling: the trained network's bilinear ``align_corners=True`` resize is computed as two dense
+  matrix products (exportable, but 35 GFLOP of mostly multiplications by zero per 512x512 image); the
+  inference network can use a two-tap gather-and-blend instead, which reads each input value twice.
+
+``optimize_for_inference`` applies what measured fastest (``benchmarks/RESULTS.md``) and is what
+prediction and export should call. The result is eval-only: it has no BatchNorm to train.
+"""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from mindspore import Parameter, Tensor, nn, ops
+
+from .blocks import interpolation_matrix, resize_bilinear_align_corners
+from .unet3plus import ENCODER_WIDTHS, UNet3Plus
+
+UPSAMPLING_MODES = ("matmul", "gather", "interpolate")
+
+
+def folded_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A biased convolution equal to ``bn(conv(x))`` with ``bn`` in eval mode."""
+    weight = conv.weight.asnumpy().astype(np.float64)
+    scale = bn.gamma.asnumpy() / np.sqrt(bn.moving_variance.asnumpy().astype(np.float64) + bn.eps)
+    bias = bn.beta.asnumpy() - bn.moving_mean.asnumpy() * scale
+    if conv.has_bias:
+        bias = bias + conv.bias.asnumpy() * scale
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                      pad_mode=conv.pad_mode, padding=conv.padding, dilation=conv.dilation, group=conv.group,
+                      has_bias=True, data_format=conv.data_format)
+    fused.weight.set_data(Tensor((weight * scale[:, None, None, None]).astype(np.float32)))
+    fused.bias.set_data(Tensor(bias.astype(np.float32)))
+    return fused
+
+
+def copied_conv(conv: nn.Conv2d) -> nn.Conv2d:
+    """An independent copy of a convolution (the optimised network never shares the trainable one's weights)."""
+    copy = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                     pad_mode=conv.pad_mode, padding=conv.padding, dilation=conv.dilation, group=conv.group,
+                     has_bias=conv.has_bias, data_format=conv.data_format)
+    copy.weight.set_data(Tensor(conv.weight.asnumpy()))
+    if conv.has_bias:
+        copy.bias.set_data(Tensor(conv.bias.asnumpy()))
+    return copy
+
+
+def _two_tap_table(in_size: int, out_size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower/upper source indices and the upper weight of 1-D align-corners interpolation."""
+    matrix = interpolation_matrix(in_size, out_size)
+    lower = np.argmax(matrix > 0, axis=1).astype(np.int32)
+    upper = np.minimum(lower + 1, in_size - 1).astype(np.int32)
+    weight_upper = matrix[np.arange(out_size), upper] * (upper != lower)
+    return lower, upper, weight_upper.astype(np.float32)
+
+
+def resize_bilinear_two_tap(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    """Align-corners bilinear resize as gathers of the two neighbours and a blend, rows then columns."""
+    for axis, out_size in ((2, size[0]), (3, size[1])):
+        lower, upper, weight = _two_tap_table(x.shape[axis], out_size)
+        shape = [1, 1, 1, 1]
+        shape[axis] = out_size
+        low = ops.gather(x, Tensor(lower), axis)
+        high = ops.gather(x, Tensor(upper), axis)
+        x = low + (high - low) * Tensor(weight.reshape(shape))
+    return x
+
+
+def resize_bilinear_interpolate(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    """MindSpore's own resize kernel (fast on CPU, but does not export to ONNX)."""
+    return ops.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+class InferenceUNet3Plus(nn.Cell):
+    """UNet3+ forward with BatchNorm folded into the convolutions; eval-only, same logits.
+
+    Built by ``fuse_batchnorm`` / ``optimize_for_inference`` from a trained ``UNet3Plus``; attribute names
+    follow the source network (``conv1.conv.0``, ``h1_PT_hd4_conv``, ...) minus the BatchNorm cells.
+    """
+
+    def __init__(self, source: UNet3Plus, upsampling: str = "matmul") -> None:
+        super().__init__()
+        if upsampling not in UPSAMPLING_MODES:
+            raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {upsampling!r}")
+        self.in_channels = source.in_channels
+        self.n_classes = source.n_classes
+        self.upsampling = upsampling
+        self.relu = nn.ReLU()
+        self.pool2x = nn.MaxPool2d(kernel_size=2, stride=2)
+        for level in range(1, len(ENCODER_WIDTHS) + 1):
+            layers = list(getattr(source, f"conv{level}").conv.cell_list)  # conv, bn, relu, conv, bn, relu
+            fused = []
+            for index in range(0, len(layers), 3):
+                fused += [folded_conv(layers[index], layers[index + 1]), nn.ReLU()]
+            setattr(self, f"conv{level}", nn.SequentialCell(fused))
+        for stage, branches in source._decoder_plan:
+            for name, _, resample in branches:
+                if resample == "pool":
+                    setattr(self, name, getattr(source, name))  # MaxPool2d: stateless
+                setattr(self, name + "_conv", folded_conv(getattr(source, name + "_conv"), getattr(source, name + "_bn")))
+            setattr(self, f"conv{stage}d_1", folded_conv(getattr(source, f"conv{stage}d_1"), getattr(source, f"bn{stage}d_1")))
+        self._decoder_plan = source._decoder_plan
+        self.outconv1 = copied_conv(source.outconv1)
+        self.set_train(False)
+
+    def set_train(self, mode: bool = True) -> "InferenceUNet3Plus":
+        if mode:
+            raise ValueError("InferenceUNet3Plus has no BatchNorm to train; train the original UNet3Plus and "
+                             "call optimize_for_inference(net) again afterwards.")
+        return super().set_train(False)
+
+    def _upsample(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
+        if self.upsampling == "gather":
+            return resize_bilinear_two_tap(x, size)
+        if self.upsampling == "interpolate":
+            return resize_bilinear_interpolate(x, size)
+        return resize_bilinear_align_corners(x, size)
+
+    def construct(self, x: Tensor) -> Tensor:
+        at_level = [self.conv1(x)]
+        for level in range(2, len(ENCODER_WIDTHS) + 1):
+            at_level.append(getattr(self, f"conv{level}")(self.pool2x(at_level[-1])))
+        for stage, branches in self._decoder_plan:
+            target_size = (at_level[stage - 1].shape[2], at_level[stage - 1].shape[3])
+            outputs = []
+            for name, level, resample in branches:
+                feature = at_level[level - 1]
+                if resample == "pool":
+                    feature = getattr(self, name)(feature)
+                elif resample == "up":
+                    feature = self._upsample(feature, target_size)
+                outputs.append(self.relu(getattr(self, name + "_conv")(feature)))
+            at_level[stage - 1] = self.relu(getattr(self, f"conv{stage}d_1")(ops.cat(outputs, 1)))
+        return self.outconv1(at_level[0])
+
+
+def fuse_batchnorm(net: UNet3Plus, upsampling: str = "matmul") -> InferenceUNet3Plus:
+    """An eval-only copy of ``net`` with every BatchNorm folded into its convolution (same logits).
+
+    ``net`` itself is left untouched (its weights are copied), so it can still be trained.
+    """
+    if not isinstance(net, UNet3Plus):
+        raise TypeError(f"fuse_batchnorm expects a unet3plus.UNet3Plus, got {type(net).__name__}")
+    return InferenceUNet3Plus(net, upsampling=upsampling)
+
+
+def optimize_for_inference(net: UNet3Plus) -> InferenceUNet3Plus:
+    """The fastest measured eval-only form of ``net`` (see benchmarks/RESULTS.md); same logits to ~1e-5.
+
+    Call it once after loading weights (and again after any further training); keep the original
+    ``net`` for training. The result exports to ONNX and MINDIR.
+    """
+    return fuse_batchnorm(net, upsampling=DEFAULT_UPSAMPLING)
+
+
+DEFAULT_UPSAMPLING = "gather"
