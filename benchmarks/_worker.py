@@ -37,9 +37,12 @@ def mindspore_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
             ms.set_context(jit_config={"jit_level": args.jit_level})
     net = load_mindspore_network(Path(args.checkpoint))
     if args.optimize:
-        from unet3plus.networks.fusion import optimize_for_inference
+        from unet3plus.networks.fusion import fuse_batchnorm, optimize_for_inference
 
-        net = optimize_for_inference(net)
+        if args.upsampling:
+            net = fuse_batchnorm(net, upsampling=args.upsampling)
+        else:
+            net = optimize_for_inference(net)
     x = ms.Tensor(sample_batch(args.batch, args.size))
     return lambda: net(x).asnumpy()
 
@@ -101,11 +104,15 @@ def peak_matmul_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
 PEAK_N = 4096
 PEAK_FLOP = 2 * PEAK_N ** 3
 
+from _training import mindspore_train_backend, torch_train_backend  # noqa: E402
+
 BACKENDS: Dict[str, Callable[[argparse.Namespace], Callable[[], np.ndarray]]] = {
     "mindspore": mindspore_backend,
     "torch": torch_backend,
     "onnxruntime": onnxruntime_backend,
     "peak-matmul": peak_matmul_backend,
+    "mindspore-train": mindspore_train_backend,
+    "torch-train": torch_train_backend,
 }
 
 
@@ -118,7 +125,12 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--mode", choices=["pynative", "graph"], default="graph")
     parser.add_argument("--jit-level", default="")
+    parser.add_argument("--memory-optimize-level", default="")
+    parser.add_argument("--max-device-memory", default="")
+    parser.add_argument("--phase", choices=["step", "forward", "grad-input", "grad-weights"], default="step",
+                        help="training: how much of the step to run (memory breakdown)")
     parser.add_argument("--optimize", action="store_true")
+    parser.add_argument("--upsampling", default="", help="with --optimize: override its up-sampling choice")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--onnx", default="")

@@ -15,7 +15,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_CHECKPOINT, machine_line, median  # noqa: E402
@@ -26,8 +26,8 @@ EAGER_LABEL = "PyTorch eager"
 PEAK_LABEL = "peak matmul (not a backend)"
 
 
-def export_onnx(checkpoint: Path, batch: int, size: int, path: Path, optimized: bool) -> Path:
-    """The ONNX file onnxruntime runs: the package's exporter when present, else ``mindspore.export``."""
+def export_onnx(checkpoint: Path, batch: int, size: int, path: Path, upsampling: Optional[str]) -> Path:
+    """``mindspore.export`` of the network as trained (``upsampling`` None) or BatchNorm-folded with it."""
     import unet3plus  # noqa: F401
     import mindspore as ms
     import numpy as np
@@ -35,10 +35,14 @@ def export_onnx(checkpoint: Path, batch: int, size: int, path: Path, optimized: 
     from _common import load_mindspore_network
 
     net = load_mindspore_network(checkpoint)
-    if optimized:
+    if upsampling == "default":
         from unet3plus.networks.fusion import optimize_for_inference
 
         net = optimize_for_inference(net)
+    elif upsampling:
+        from unet3plus.networks.fusion import fuse_batchnorm
+
+        net = fuse_batchnorm(net, upsampling=upsampling)
     ms.export(net, ms.Tensor(np.zeros((batch, 3, size, size), np.float32)), file_name=str(path.with_suffix("")),
               file_format="ONNX")
     return path
@@ -87,10 +91,10 @@ def main() -> int:
     for batch in args.batches:
         with tempfile.TemporaryDirectory(prefix="unet3plus-onnx-") as onnx_dir:
             onnx_files = {"onnxruntime (ONNX export)": export_onnx(args.checkpoint, batch, args.size,
-                                                                   Path(onnx_dir) / "plain.onnx", False)}
+                                                                   Path(onnx_dir) / "plain.onnx", None)}
             if has_optimizer():
                 onnx_files["onnxruntime (optimized export)"] = export_onnx(
-                    args.checkpoint, batch, args.size, Path(onnx_dir) / "optimized.onnx", True)
+                    args.checkpoint, batch, args.size, Path(onnx_dir) / "optimized.onnx", "default")
             common = ["--checkpoint", str(args.checkpoint), "--batch", str(batch), "--size", str(args.size)]
             print(f"\nbatch {batch}: {args.rounds} interleaved rounds after {args.warmup} warm-up", flush=True)
             results = run_side_by_side(specs_for(args, onnx_files), common, args.rounds, args.warmup,

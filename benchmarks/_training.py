@@ -1,0 +1,89 @@
+"""The fine-tuning step both frameworks run in ``bench_train_step.py``: BCE + Dice loss, Adam, batch of images.
+
+Same loss on both sides: mean binary cross-entropy on the logits plus (1 - soft Dice) of the sigmoid over
+the whole batch, smoothing 1. Targets are a fixed random mask.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from _common import sample_batch
+
+
+def sample_masks(batch: int, size: int, seed: int = 1) -> np.ndarray:
+    return (np.random.default_rng(seed).random((batch, 1, size, size)) > 0.7).astype(np.float32)
+
+
+def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
+    """One ``TrainOneStepCell`` call (GRAPH mode unless ``--mode pynative``); memory levers from the flags."""
+    import unet3plus  # noqa: F401
+    import mindspore as ms
+    from mindspore import nn, ops
+
+    from _common import load_mindspore_network
+
+    if args.mode == "graph":
+        ms.set_context(mode=ms.GRAPH_MODE)
+        if args.jit_level:
+            ms.set_context(jit_config={"jit_level": args.jit_level})
+    if args.memory_optimize_level:
+        ms.set_context(memory_optimize_level=args.memory_optimize_level)
+    if args.max_device_memory:
+        ms.set_context(max_device_memory=args.max_device_memory)
+    net = load_mindspore_network(Path(args.checkpoint), train=True)
+
+    class BceDiceLoss(nn.Cell):
+        def construct(self, logits, target):
+            bce = ops.binary_cross_entropy_with_logits(logits, target, ops.ones_like(target), ops.ones_like(target))
+            probability = ops.sigmoid(logits)
+            dice = (2 * (probability * target).sum() + 1) / (probability.sum() + target.sum() + 1)
+            return bce + 1 - dice
+
+    x = ms.Tensor(sample_batch(args.batch, args.size))
+    y = ms.Tensor(sample_masks(args.batch, args.size))
+    with_loss = nn.WithLossCell(net, BceDiceLoss())
+    if args.phase != "step":  # where the memory goes: forward only, + backward to the input, + weight grads
+        weights = net.trainable_params()
+
+        @ms.jit
+        def partial_step(image, mask):
+            if args.phase == "forward":
+                return with_loss(image, mask)
+            if args.phase == "grad-input":
+                return ms.grad(with_loss, grad_position=0)(image, mask).sum()
+            return ms.grad(with_loss, grad_position=None, weights=weights)(image, mask)[0].sum()
+
+        return lambda: partial_step(x, y).asnumpy()
+    step = nn.TrainOneStepCell(with_loss, nn.Adam(net.trainable_params(), 1e-4))
+    step.set_train()
+    return lambda: step(x, y).asnumpy()
+
+
+def torch_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
+    """The same step in PyTorch eager on the twin network."""
+    import torch
+    import torch.nn.functional as F
+
+    from _common import network_entries
+    from torch_unet3plus import load_torch_network
+
+    net = load_torch_network(network_entries(Path(args.checkpoint))).train()
+    optimizer = torch.optim.Adam(net.parameters(), 1e-4)
+    x = torch.from_numpy(sample_batch(args.batch, args.size))
+    y = torch.from_numpy(sample_masks(args.batch, args.size))
+
+    def step() -> np.ndarray:
+        optimizer.zero_grad(set_to_none=True)
+        logits = net(x)
+        probability = torch.sigmoid(logits)
+        dice = (2 * (probability * y).sum() + 1) / (probability.sum() + y.sum() + 1)
+        loss = F.binary_cross_entropy_with_logits(logits, y) + 1 - dice
+        loss.backward()
+        optimizer.step()
+        return loss.detach().numpy()
+
+    return step
