@@ -37,7 +37,7 @@ def count_forward_flops(size: int = 512, in_channels: int = 3) -> Dict[str, floa
     import unet3plus  # noqa: F401
     import mindspore as ms
     import numpy as np
-    from mindspore import nn, ops
+    from mindspore import nn
 
     from unet3plus import UNet3Plus
     from unet3plus.networks import blocks

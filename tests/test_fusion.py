@@ -66,3 +66,12 @@ def test_source_network_untouched_and_optimized_network_is_eval_only():
         optimized.set_train(True)
     with pytest.raises(TypeError, match="UNet3Plus"):
         fuse_batchnorm(ms.nn.Dense(2, 2))
+
+
+@pytest.mark.parametrize("mode", ["pynative", "graph"])
+def test_optimized_network_rejects_bad_shapes_like_the_original(mode, request):
+    if mode == "graph":
+        request.getfixturevalue("graph_mode")
+    optimized = optimize_for_inference(UNet3Plus())
+    with pytest.raises(ValueError, match="divisible by 16"):
+        optimized(ms.Tensor(np.zeros((1, 3, 40, 48), np.float32)))

@@ -2,20 +2,21 @@
 
 * ``fuse_batchnorm``: every conv -> BatchNorm pair becomes one convolution with a bias (eval-mode
   BatchNorm is an affine map per channel, so it folds into the preceding bias-free conv's weights).
-* up-sampling: the trained network's bilinear ``align_corners=True`` resize is computed as two dense
-  matrix products (exportable, but 35 GFLOP of mostly multiplications by zero per 512x512 image); the
-  inference network can use a two-tap gather-and-blend instead, which reads each input value twice.
+* up-sampling: the trained network's bilinear ``align_corners=True`` resize is two dense matrix
+  products (exportable to ONNX; 35 GFLOP per 512x512 image, mostly multiplications by zero). The
+  alternatives here, a two-tap gather-and-blend and MindSpore's own resize kernel, give the same numbers;
+  in MindSpore on CPU they measured no faster (gather: 1.5x slower, 4x the memory), see RESULTS.md.
 
-``optimize_for_inference`` applies what measured fastest (``benchmarks/RESULTS.md``) and is what
-prediction and export should call. The result is eval-only: it has no BatchNorm to train.
+``optimize_for_inference`` applies what measured best (``benchmarks/RESULTS.md``) and is what prediction
+and export should call. The result is eval-only: it has no BatchNorm to train.
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 
-from mindspore import Parameter, Tensor, nn, ops
+from mindspore import Tensor, nn, ops
 
 from .blocks import interpolation_matrix, resize_bilinear_align_corners
 from .unet3plus import ENCODER_WIDTHS, UNet3Plus
@@ -107,6 +108,8 @@ class InferenceUNet3Plus(nn.Cell):
         self.outconv1 = copied_conv(source.outconv1)
         self.set_train(False)
 
+    _check_input = UNet3Plus._check_input  # same shape checks and messages as the trainable network
+
     def set_train(self, mode: bool = True) -> "InferenceUNet3Plus":
         if mode:
             raise ValueError("InferenceUNet3Plus has no BatchNorm to train; train the original UNet3Plus and "
@@ -121,6 +124,7 @@ class InferenceUNet3Plus(nn.Cell):
         return resize_bilinear_align_corners(x, size)  # GRAPH mode resolves the branch at compile time
 
     def construct(self, x: Tensor) -> Tensor:
+        self._check_input(x)
         at_level = [self.conv1(x)]
         for level in range(2, len(ENCODER_WIDTHS) + 1):
             at_level.append(getattr(self, f"conv{level}")(self.pool2x(at_level[-1])))
@@ -157,4 +161,4 @@ def optimize_for_inference(net: UNet3Plus) -> InferenceUNet3Plus:
     return fuse_batchnorm(net, upsampling=DEFAULT_UPSAMPLING)
 
 
-DEFAULT_UPSAMPLING = "matmul"  # as fast as the others in MindSpore, exportable, least memory but one
+DEFAULT_UPSAMPLING = "matmul"  # measured as fast as "interpolate" in MindSpore, and it exports to ONNX
