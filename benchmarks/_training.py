@@ -55,7 +55,8 @@ def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray
                 return with_loss(image, mask)
             if args.phase == "grad-input":
                 return ms.grad(with_loss, grad_position=0)(image, mask).sum()
-            return ms.grad(with_loss, grad_position=None, weights=weights)(image, mask)[0].sum()
+            gradients = ms.grad(with_loss, grad_position=None, weights=weights)(image, mask)
+            return ops.addn([gradient.sum() for gradient in gradients])  # all used: none pruned
 
         return lambda: partial_step(x, y).asnumpy()
     step = nn.TrainOneStepCell(with_loss, nn.Adam(net.trainable_params(), 1e-4))
@@ -64,7 +65,7 @@ def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray
 
 
 def torch_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
-    """The same step in PyTorch eager on the twin network."""
+    """The same step in PyTorch eager on the twin network (``--channels-last``: NHWC memory format)."""
     import torch
     import torch.nn.functional as F
 
@@ -72,8 +73,12 @@ def torch_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
     from torch_unet3plus import load_torch_network
 
     net = load_torch_network(network_entries(Path(args.checkpoint))).train()
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), 1e-4)
     x = torch.from_numpy(sample_batch(args.batch, args.size))
+    if args.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.from_numpy(sample_masks(args.batch, args.size))
 
     def step() -> np.ndarray:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_CHECKPOINT, machine_line, median  # noqa: E402
 from _harness import Spec, run_side_by_side  # noqa: E402
 
-EAGER_LABEL = "PyTorch eager"
+EAGER_LABEL = "PyTorch eager"  # NCHW unless --torch-channels-last
 DEFAULT_LABEL = "MindSpore GRAPH (defaults)"
 
 MEMORY_VARIANTS: List[Spec] = [
@@ -42,11 +42,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--torch-channels-last", action="store_true",
+                        help="rival: PyTorch eager with channels-last, its faster layout on this CPU")
     parser.add_argument("--memory-variants", action="store_true")
     parser.add_argument("--variants", nargs="*", help="with --memory-variants: labels to run (default all)")
     args = parser.parse_args()
     common = ["--checkpoint", str(args.checkpoint), "--batch", str(args.batch), "--size", str(args.size)]
-    print(f"machine: {machine_line()}; training step batch {args.batch} at {args.size}x{args.size}")
+    print(f"machine: {machine_line()}; training step batch {args.batch} at {args.size}x{args.size}"
+          + ("; PyTorch eager in channels-last" if args.torch_channels_last else ""))
     if args.memory_variants:
         print("| setting | step s (median) | peak RSS GB | compile+first step s |\n|---|---|---|---|")
         for spec in MEMORY_VARIANTS:
@@ -62,7 +65,9 @@ def main() -> int:
             print(f"| {spec.label} | {median(worker.times):.2f} | {worker.peak_rss / 2**30:.2f} | "
                   f"{worker.setup['setup_s']:.1f} |", flush=True)
         return 0
-    specs = [Spec(DEFAULT_LABEL, ["mindspore-train"]), Spec(EAGER_LABEL, ["torch-train"])]
+    # Two rivals only: MindSpore's ~14 GB plus two PyTorch workers would not fit a 24 GB machine.
+    eager_args = ["torch-train", "--channels-last"] if args.torch_channels_last else ["torch-train"]
+    specs = [Spec(DEFAULT_LABEL, ["mindspore-train"]), Spec(EAGER_LABEL, eager_args)]
     results = run_side_by_side(specs, common, args.rounds, args.warmup, reference_label=EAGER_LABEL, tolerance=1e-4)
     eager = median(results[EAGER_LABEL].times)
     print(f"| setting | step s (median of {args.rounds}) | vs {EAGER_LABEL} | peak RSS GB |\n|---|---|---|---|")
