@@ -37,7 +37,8 @@ RETRIES_VARIABLE = "UNET3PLUS_DOWNLOAD_RETRIES"
 BACKOFF_VARIABLE = "UNET3PLUS_DOWNLOAD_BACKOFF"
 TIMEOUT_VARIABLE = "UNET3PLUS_DOWNLOAD_TIMEOUT"
 CHECKPOINT_SUBDIR = "checkpoints"
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 20  # reading cached files
+STREAM_CHUNK_BYTES = 1 << 16  # network reads: a dropped connection loses at most one partial chunk
 CONNECT_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 10
 _SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -293,7 +294,7 @@ class _Transfer:
             bar = tqdm(total=expected_end, initial=self.received, unit="B", unit_scale=True, unit_divisor=1024,
                        desc=self.name, leave=False)
         try:
-            for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+            for chunk in response.iter_content(chunk_size=STREAM_CHUNK_BYTES):
                 out.write(chunk)
                 self.digest.update(chunk)
                 self.received += len(chunk)
