@@ -16,7 +16,9 @@ import numpy as np
 
 
 def launched_by_msrun() -> bool:
-    return os.environ.get("MS_ROLE") == "MS_WORKER" and int(os.environ.get("MS_WORKER_NUM", "1")) > 1
+    """True in the processes msrun starts: the workers and the scheduler, which runs the same script
+    and must call ``init()`` too (there it serves the job and exits the process when the job ends)."""
+    return os.environ.get("MS_ROLE") in ("MS_WORKER", "MS_SCHED") and int(os.environ.get("MS_WORKER_NUM", "1")) > 1
 
 
 @dataclass
