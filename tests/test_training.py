@@ -135,12 +135,43 @@ def test_resumed_run_equals_uninterrupted_run_and_checks_options(tmp_path):
         train(other, None, TrainConfig(tmp_path / "b", epochs=3, batch_size=2, resume=True), log=lambda m: None)
 
 
-def test_early_stopping(tmp_path):
-    result = train(tiny_arrays(), None,
-                   TrainConfig(tmp_path / "run", epochs=6, batch_size=2, lr=1e-12, patience=1, min_delta=0.05,
-                               progress=False),
-                   log=lambda m: None)
-    assert result.stopped_early and result.epochs_run == 2 and result.best_epoch == 1
+def scripted_trainer(tmp_path, dice_per_epoch, **config):
+    """A real Trainer whose epochs are replaced by scripted validation scores (tests the loop's logic)."""
+    run = Trainer(tiny_arrays(), None, TrainConfig(tmp_path / "run", batch_size=2, progress=False, **config),
+                  log=lambda m: None)
+    scores = iter(dice_per_epoch)
+    run._train_epoch = lambda epoch: 0.5
+    run.validate = lambda: {"loss": 0.4, "mean_dice": next(scores), "mean_iou": 0.3, "global_dice": 0.3}
+    return run
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
+    run = scripted_trainer(tmp_path, [0.5, 0.6, 0.55, 0.6, 0.9, 0.95], epochs=6, patience=2)
+    result = run.fit()
+    assert result.stopped_early and result.epochs_run == 4 and result.best_epoch == 2
+    assert result.best_dice == pytest.approx(0.6)
+    assert len(read_metrics_csv(tmp_path / "run" / METRICS_CSV)) == 4
+    again = scripted_trainer(tmp_path / "b", [0.5, 0.52, 0.53], epochs=3, patience=1, min_delta=0.05)
+    assert again.fit().epochs_run == 2  # improvements smaller than min_delta do not count
+
+
+def test_pretrained_weights_are_fetched_through_the_hub_once(tmp_path, golden_checkpoint, monkeypatch):
+    import unet3plus.hub as hub
+
+    calls = []
+
+    def fake_pretrained_checkpoint(config, **kwargs):
+        calls.append(config.filename)
+        return Path(golden_checkpoint)
+
+    monkeypatch.setattr(hub, "pretrained_checkpoint", fake_pretrained_checkpoint)
+    run = Trainer(tiny_arrays(), None, TrainConfig(tmp_path / "run", batch_size=2, pretrained=True, cgm=True),
+                  log=lambda m: None)
+    assert len(calls) == 1
+    assert set(run.load_report.newly_initialised) == {"cgm.conv.weight", "cgm.conv.bias"}
+    golden = ms.load_checkpoint(str(golden_checkpoint))
+    np.testing.assert_array_equal(run.net.conv3.conv[0].weight.asnumpy(),
+                                  golden["network.conv3.conv.0.weight"].asnumpy())
 
 
 def test_killed_run_leaves_intact_checkpoints_and_resume_continues(tmp_path, folders):
