@@ -30,7 +30,6 @@ from typing import Iterator
 import mindspore as ms
 import numpy as np
 
-import unet3plus  # noqa: F401  (sets the oneDNN default)
 from unet3plus import UNet3Plus, download_checkpoint, load_checkpoint
 from unet3plus.hub.download import TransferSettings, sha256_of
 

@@ -22,7 +22,7 @@ from unet3plus import UNet3Plus, create_network
 from unet3plus.cli import main as cli_main
 from unet3plus.hub import LITS2017, ChecksumError, registry
 from unet3plus.hub.download import sha256_of
-from unet3plus.hub.registry import hub_card_path, list_models
+from unet3plus.hub.registry import PROJECT_URL, hub_card_path, list_models
 
 HUB_CONFIG_FILES = ("hub_conf.py", "mindspore_hub_conf.py")
 
@@ -147,7 +147,7 @@ def test_hub_card_states_the_published_facts_and_points_at_this_project():
             if key not in ("repo-link", "summary"):
                 assert header[key] == value, key
     assert header["asset-link"] == LITS2017.url and header["asset-sha256"] == LITS2017.sha256
-    assert header["repo-link"] == "https://github.com/unet3plus/unet3plus"
+    assert header["repo-link"] == PROJECT_URL
     assert header["model-name"].lower() in list_models()  # what mindspore_hub passes to create_network
     assert ":" not in header["summary"]  # mindspore_hub rejects extra colons in plain fields
     for key, value in LITS2017.card.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Dict, FrozenSet, Mapping, Optional, Tuple
+from typing import FrozenSet, Mapping, Tuple
 
 from ..networks.unet3plus import ENCODER_WIDTHS, decoder_branches
 
@@ -37,6 +37,8 @@ class ModelEntry:
     pretrained_by_default: bool
     description: str
 
+
+PROJECT_URL = "https://github.com/unet3plus/unet3plus"  # the hub card's repo-link
 
 LITS2017 = PretrainedConfig(
     name="unet3plus_lits2017",
