@@ -255,6 +255,11 @@ class _Transfer:
             try:
                 self._attempt(out)
                 return
+            except requests.exceptions.SSLError as error:  # retrying will not fix a certificate
+                raise DownloadError(
+                    f"TLS verification failed for {self.url} ({error}); certificates are always checked: fix the "
+                    f"system CA bundle (or REQUESTS_CA_BUNDLE), use a trusted mirror ({MIRROR_VARIABLE}), or pass "
+                    f"a local checkpoint") from error
             except (_RetryableError, requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as error:
                 if attempt == attempts:
