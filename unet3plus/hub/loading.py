@@ -19,12 +19,15 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError
 from .registry import FIRST_CONV_WEIGHT, HEAD_WEIGHT, PUBLISHED_PARAMETER_NAMES, TRAINING_STEP_PREFIX
+
+if TYPE_CHECKING:
+    from mindspore import nn
 
 OPTIMIZER_PREFIXES = ("moment1.", "moment2.")
 OPTIMIZER_SCALARS = ("global_step", "learning_rate", "beta1_power", "beta2_power")
@@ -153,7 +156,7 @@ def split_checkpoint(entries: Mapping[str, np.ndarray], unread: List[str] = ()
     return network, skipped, "training-step"
 
 
-def load_checkpoint(net, path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, Any]], *,
+def load_checkpoint(net: "nn.Cell", path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, Any]], *,
                     strict: bool = True) -> LoadReport:
     """Load a UNet3+ checkpoint (file path or ``{name: Parameter/Tensor/array}``) into ``net``.
 
