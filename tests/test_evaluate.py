@@ -63,3 +63,27 @@ def test_evaluate_images_and_mismatched_shapes(golden_checkpoint, tmp_path, caps
     assert main(["evaluate", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"),
                  "--checkpoint", str(golden_checkpoint), "--no-progress"]) == 2
     assert "have shape (8, 16) but the prediction" in capsys.readouterr().err
+
+
+def test_a_multi_class_checkpoint_predicts_labels_and_is_scored_per_class(golden_checkpoint, tmp_path, capsys):
+    import mindspore as ms
+
+    from unet3plus import UNet3Plus, load_checkpoint
+
+    three_class = UNet3Plus(n_classes=3)
+    load_checkpoint(three_class, golden_checkpoint)  # a fine-tuned-like model: golden body, new 3-class head
+    ms.save_checkpoint(three_class, str(tmp_path / "three.ckpt"))
+    net = inference_network(tmp_path / "three.ckpt")
+    assert int(net.outconv1.weight.shape[0]) == 3
+    volume = np.random.default_rng(5).integers(-300, 400, size=(3, 16, 16)).astype(np.int16)
+    save_nifti(tmp_path / "volume-1.nii.gz", volume, np.int16)
+    prediction = predict(net, read_input(tmp_path / "volume-1.nii.gz"), mode="pynative")
+    assert prediction.probabilities.shape == (3, 3, 16, 16)
+    np.testing.assert_allclose(prediction.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(prediction.mask, prediction.probabilities.argmax(axis=1))
+    save_nifti(tmp_path / "segmentation-1.nii.gz", prediction.mask, np.uint8)
+    csv_path = tmp_path / "scores.csv"
+    assert main(["evaluate", "--volumes", str(tmp_path), "--checkpoint", str(tmp_path / "three.ckpt"),
+                 "--csv", str(csv_path), "--no-progress", "--mode", "pynative"]) == 0
+    header = open(csv_path).readline().strip().split(",")
+    assert header == ["case", "dice_class1", "dice_class2", "iou_class1", "iou_class2", "predicted", "target"]

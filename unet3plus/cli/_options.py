@@ -23,7 +23,8 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-largest", action="store_true", help="keep only the largest connected component")
     group.add_argument("--allow-thin", action="store_true",
                        help="accept volumes with fewer than 3 slices (repeats the edge slices)")
-    group.add_argument("--backend", choices=("mindspore", "onnxruntime"), default="mindspore")
+    group.add_argument("--backend", default="mindspore",
+                       help="mindspore (default), onnxruntime (with --onnx-model), or a registered backend")
     group.add_argument("--onnx-model", metavar="PATH", help="the .onnx file for --backend onnxruntime "
                                                              "(make one with 'unet3plus export --format onnx')")
     group.add_argument("--mode", choices=("auto", "graph", "pynative"), default="auto",
@@ -52,7 +53,7 @@ def inference_model(args: argparse.Namespace):
     from ..inference.weights import inference_network
 
     net = inference_network(args.checkpoint, model=args.model, cache_dir=args.cache_dir)
-    return net, {"mode": args.mode}
+    return net, ({"mode": args.mode} if args.backend == "mindspore" else {})
 
 
 def check_output_folder(folder: Path, overwrite: bool) -> None:

@@ -43,11 +43,7 @@ def run(args: argparse.Namespace) -> int:
         preset = default_preset(args)
     model, options = inference_model(args)
     backend = create_backend(model, args.backend, **options)
-    if args.backend == "mindspore":
-        n_classes = int(model.outconv1.weight.shape[0])
-    else:
-        n_classes = int(backend.session.get_outputs()[0].shape[1])
-    result = evaluate(backend, cases, n_classes=n_classes, preset=preset, threshold=args.threshold,
+    result = evaluate(backend, cases, preset=preset, threshold=args.threshold,
                       batch_size=args.batch_size, keep_largest=args.keep_largest, allow_thin=args.allow_thin,
                       progress=not args.no_progress)
     print(result.table())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, List, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -71,19 +71,26 @@ def _target_labels(path: Path, n_classes: int) -> np.ndarray:
     return (labels > 0).astype(np.int64) if n_classes == 1 else labels
 
 
-def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, n_classes: int = 1,
+def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, n_classes: Optional[int] = None,
              preset: str = "lits2017", threshold: float = 0.5, batch_size: int = 4, keep_largest: bool = False,
              allow_thin: bool = False, progress: bool = False) -> Evaluation:
     """Predict every ``(name, input, target)`` case with ``model`` (a backend, network or .onnx path) and score it.
 
     Binary models are scored on the foreground only (``include_background=False``); multi-class models
     on every class but background. Cases whose target has no foreground get NaN (MONAI's ``ignore_empty``).
+    ``n_classes`` (the model's output channels) is read from the first prediction unless given.
     """
-    metrics = SegmentationMetrics(n_classes=max(n_classes, 2), include_background=False)
+    metrics: Optional[SegmentationMetrics] = None
     rows = []
     for name, input_path, target_path in cases:
         prediction = predict(model, input_path, preset=preset, threshold=threshold, batch_size=batch_size,
                              keep_largest=keep_largest, allow_thin=allow_thin, progress=progress)
+        channels = prediction.probabilities.shape[-3]
+        n_classes = n_classes or channels
+        if n_classes != channels:
+            raise InputError(f"n_classes={n_classes} but the model gives {channels} output channel(s)")
+        if metrics is None:
+            metrics = SegmentationMetrics(n_classes=max(n_classes, 2), include_background=False)
         target = _target_labels(Path(target_path), n_classes)
         if target.shape != prediction.mask.shape:
             raise InputError(f"labels {target_path} have shape {target.shape} but the prediction for {input_path} "
@@ -100,7 +107,7 @@ def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, n_classes: 
             row.update({f"iou_class{c}": float(v) for c, v in zip(counts.classes, iou)})
         row.update(predicted=int(np.count_nonzero(prediction.mask)), target=int(np.count_nonzero(target)))
         rows.append(row)
-    if not rows:
+    if metrics is None:
         raise InputError("no cases to evaluate; check the input folders")
     return Evaluation(rows, metrics.result())
 
