@@ -172,3 +172,25 @@ def test_a_crash_while_writing_leaves_no_half_written_outputs(golden_checkpoint,
     left = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert left == ["v_mask.npy"]  # complete (written before the crash); no overlay, no temporary file
     assert np.load(tmp_path / "out" / "v_mask.npy").shape == (3, 16, 16)
+
+
+def test_cli_predicts_a_dicom_series_folder(golden_checkpoint, tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    series = tmp_path / "series"
+    series.mkdir()
+    for index, z in enumerate([2.0, 0.0, 1.0]):
+        dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        dataset.ImagePositionPatient = [0.0, 0.0, z]
+        dataset.save_as(series / f"{index}.dcm")
+    out = tmp_path / "out"
+    assert main(["predict", str(series), "--out", str(out), "--checkpoint", str(golden_checkpoint),
+                 "--no-progress", "--mode", "pynative", "--keep-largest"]) == 0
+    mask = np.load(out / "series_mask.npy")
+    assert mask.shape == (3, 128, 128) and mask.dtype == np.uint8
+    from scipy import ndimage
+
+    assert ndimage.label(mask)[1] <= 1  # --keep-largest leaves one connected region
+    assert (out / "series_overlay.png").is_file()
