@@ -218,7 +218,13 @@ def test_cache_folder_under_a_file_is_a_clear_error(server, tmp_path):
 
 
 def _download_as_unprivileged_user(url: str, cache: str, queue) -> None:
-    """Child process: drop root (which ignores permission bits) to 'nobody', then download."""
+    """Child process: drop root (which ignores permission bits) to 'nobody', then download.
+
+    It enters the cache's parent first and uses a relative path, so the test does not depend on 'nobody'
+    being able to traverse the temporary folder's ancestors (a 0700 /tmp, say).
+    """
+    os.chdir(os.path.dirname(cache))
+    cache = os.path.basename(cache)
     if os.geteuid() == 0:
         os.setgid(65534)
         os.setuid(65534)
