@@ -121,8 +121,7 @@ class LoopbackServer:
         return self.url(path)
 
     def url(self, path: str) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
     def requests_for(self, path: str) -> List[Optional[str]]:
         """The Range headers (None when absent) of every request for ``path``, in order."""

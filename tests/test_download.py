@@ -9,7 +9,8 @@ import contextlib
 import hashlib
 import multiprocessing
 import os
-import stat
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,13 @@ def test_wrong_bytes_fail_the_hash_and_are_deleted(server, tmp_path):
     assert PAYLOAD_SHA in message and hashlib.sha256(wrong).hexdigest() in message
     assert server.url("/" + NAME) in message and "deleted" in message
     assert_nothing_final(tmp_path)
+
+
+def test_resumed_file_with_wrong_bytes_is_fetched_once_more_from_scratch(server, tmp_path):
+    server.serve("/" + NAME, PAYLOAD, plan=["truncate:1000000", "wrong"])  # the resumed tail is corrupt
+    assert_verified(download(server, tmp_path), tmp_path)
+    ranges = server.requests_for("/" + NAME)
+    assert len(ranges) == 3 and ranges[0] is None and ranges[1] is not None and ranges[2] is None
 
 
 def test_server_errors_twice_then_success(server, tmp_path):
@@ -209,19 +217,41 @@ def test_cache_folder_under_a_file_is_a_clear_error(server, tmp_path):
     assert server.requests_for("/" + NAME) == []  # checked before touching the network
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root ignores permission bits, so a chmod-read-only folder stays writable; "
-                           "test_cache_folder_under_a_file_is_a_clear_error covers the unwritable cache for root")
-def test_read_only_cache_folder_is_a_clear_error(server, tmp_path):
+def _download_as_unprivileged_user(url: str, cache: str, queue) -> None:
+    """Child process: drop root (which ignores permission bits) to 'nobody', then download.
+
+    It enters the cache's parent first and uses a relative path, so the test does not depend on 'nobody'
+    being able to traverse the temporary folder's ancestors (a 0700 /tmp, say).
+    """
+    os.chdir(os.path.dirname(cache))
+    cache = os.path.basename(cache)
+    if os.geteuid() == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+    _download_in_child(url, cache, queue)
+
+
+def test_read_only_cache_folder_is_a_clear_error(server):
     server.serve("/" + NAME, PAYLOAD)
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    base = Path(tempfile.mkdtemp(prefix="unet3plus-readonly-"))  # outside pytest's 0700 root-only folder
     try:
-        with pytest.raises(CacheDirError, match="not writable"):
-            download(server, tmp_path)
+        cache = base / "cache"
+        (cache / "checkpoints").mkdir(parents=True)
+        for folder in (base, cache, cache / "checkpoints"):
+            folder.chmod(0o555)  # readable and searchable by everyone, writable by no one but root
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_download_as_unprivileged_user, args=(server.url("/" + NAME), str(cache), queue))
+        child.start()
+        outcome, message = queue.get(timeout=60)
+        child.join(timeout=30)
+        assert outcome == "error" and "CacheDirError" in message and "not writable" in message, message
+        assert "UNET3PLUS_HOME" in message
+        assert list((cache / "checkpoints").iterdir()) == [] and server.requests_for("/" + NAME) == []
     finally:
-        folder.chmod(stat.S_IRWXU)
+        for folder in (base, base / "cache", base / "cache" / "checkpoints"):
+            folder.chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_offline_uses_a_verified_cache_without_the_network(server, tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ apply_cpu_defaults()  # must run before MindSpore's first convolution; see _runt
 
 from .networks import UNet3Plus  # noqa: E402  (after the runtime defaults on purpose)
 from .hub import LoadReport, create_network, download_checkpoint, load_checkpoint  # noqa: E402
+from .inference import predict  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["LoadReport", "UNet3Plus", "__version__", "create_network", "download_checkpoint", "load_checkpoint"]
+__all__ = ["LoadReport", "UNet3Plus", "__version__", "create_network", "download_checkpoint", "load_checkpoint", "predict"]

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from ..errors import InputError
 from .download import pretrained_checkpoint
 from .loading import load_checkpoint
 from .registry import get_model_entry
 
+if TYPE_CHECKING:
+    from mindspore import nn
+
 
 def create_network(name: str = "unet3plus_lits2017", *args: Any, pretrained: Optional[bool] = None,
                    checkpoint: Union[str, "os.PathLike[str]", Mapping[str, Any], None] = None,
                    strict: bool = True, cache_dir: Union[str, "os.PathLike[str]", None] = None,
-                   progress: Optional[bool] = None, **kwargs: Any):
+                   progress: Optional[bool] = None, **kwargs: Any) -> "nn.Cell":
     """Build a UNet3+ by name and load its weights.
 
     Args:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
-from typing import Dict, FrozenSet, Mapping, Optional, Tuple
+from typing import FrozenSet, Mapping, Tuple
 
 from ..networks.unet3plus import ENCODER_WIDTHS, decoder_branches
 
@@ -36,6 +37,8 @@ class ModelEntry:
     pretrained_by_default: bool
     description: str
 
+
+PROJECT_URL = "https://github.com/unet3plus/unet3plus"  # the hub card's repo-link
 
 LITS2017 = PretrainedConfig(
     name="unet3plus_lits2017",
@@ -93,6 +96,11 @@ def get_model_entry(name: str) -> ModelEntry:
 
 def get_pretrained_config(name: str = "unet3plus_lits2017") -> PretrainedConfig:
     return get_model_entry(name).config
+
+
+def hub_card_path(name: str = "unet3plus_lits2017") -> Path:
+    """The MindSpore Hub card shipped for a published model (copy it beside a checkout to use hub)."""
+    return Path(__file__).with_name("cards") / f"{get_model_entry(name).config.name}.md"
 
 
 def published_parameter_names() -> FrozenSet[str]:
