@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: the checkpoints in {config.out_dir} are intact; continue with --resume",
               file=sys.stderr)
         return 130
-    print(f"best validation Dice {result.best_dice:.4f} (epoch {result.best_epoch}); "
-          f"checkpoints: {result.best_checkpoint}, {result.last_checkpoint}")
+    if result.is_writer:
+        print(f"best validation Dice {result.best_dice:.4f} (epoch {result.best_epoch}); "
+              f"checkpoints: {result.best_checkpoint}, {result.last_checkpoint}")
     return 0

@@ -91,6 +91,7 @@ class TrainResult:
     best_dice: float
     stopped_early: bool
     history: List[Dict[str, float]] = field(default_factory=list)
+    is_writer: bool = True  # False on data-parallel workers other than rank 0 (they write nothing)
 
     @property
     def best_checkpoint(self) -> Path:
@@ -222,7 +223,7 @@ class Trainer:
             self.log(f"early stopping: no better validation Dice for {config.patience} epoch(s)")
         return TrainResult(out, state["epoch"], state["best_epoch"],
                            float("nan") if state["best_dice"] is None else state["best_dice"],
-                           stopped_early, state["history"])
+                           stopped_early, state["history"], self.dist.is_writer)
 
     def _train_epoch(self, epoch: int) -> float:
         import mindspore as ms
@@ -236,7 +237,7 @@ class Trainer:
         self.net.set_train(True)
         self.train_step.set_train(True)
         losses = []
-        with progress_bar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
+        with ProgressBar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
                           config.progress and self.dist.is_writer) as bar:
             for image, label in loader.create_tuple_iterator(num_epochs=1):
                 loss = float(self._run_step(image, label).asnumpy())
@@ -335,7 +336,7 @@ def remove_stale_temporaries(out_dir: Path) -> None:
             pass
 
 
-class progress_bar:
+class ProgressBar:
     """A tqdm bar on stderr (rank 0 only), or a no-op when disabled."""
 
     def __init__(self, total: int, description: str, enabled: bool) -> None:
