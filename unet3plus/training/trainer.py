@@ -251,8 +251,6 @@ class Trainer:
 
     def validate(self) -> Dict[str, Any]:
         """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set."""
-        import mindspore as ms
-
         from ..metrics import SegmentationMetrics, labels_from_logits
 
         self.net.set_train(False)
