@@ -201,8 +201,10 @@ def test_killed_run_leaves_intact_checkpoints_and_resume_continues(tmp_path, fol
     assert load_checkpoint(net, out / BEST).complete
     state = load_resume_state(Trainer(tiny_arrays(), tiny_arrays(), TrainConfig(tmp_path / "x", epochs=1, batch_size=2)
                                       ).train_step, out / RESUME)
-    assert state["epoch"] == done
-    assert main(cli_args(images, masks, out, "--epochs", str(done + 1), "--resume")) == 0
+    # resume.ckpt is the source of truth; the kill may land between the log and resume.ckpt of an epoch
+    assert state["epoch"] in (done, done - 1)
+    target = state["epoch"] + 2
+    assert main(cli_args(images, masks, out, "--epochs", str(target), "--resume")) == 0
     rows = read_metrics_csv(out / METRICS_CSV)
-    assert [r["epoch"] for r in rows] == list(range(1, done + 2))
+    assert [r["epoch"] for r in rows] == list(range(1, target + 1))  # each epoch logged exactly once
     assert not [p for p in out.iterdir() if ".partial" in p.name]  # temporaries of the killed run are gone
