@@ -8,7 +8,6 @@ export time (``input_shape``); ``predict`` pads slices and batches to them.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -47,10 +46,6 @@ def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: 
         ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise RuntimeError(f"MindSpore did not write {temporary}")
-        # MindSpore leaves exported files read-only for the owner; give them ordinary permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        temporary.chmod((stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH) & ~umask)
     return path
 
 

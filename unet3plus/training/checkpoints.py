@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -25,25 +24,15 @@ class ResumeError(InputError):
     """The run cannot be resumed (or would overwrite an earlier run); the message says what to do."""
 
 
-def readable_by_owner_and_group(path: Path) -> None:
-    """Usual file permissions (0644 under the default umask): MindSpore writes checkpoints read-only
-    for the owner alone and temporary files start as 0600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save_network(net: ms.nn.Cell, path: Path) -> None:
     with atomic_path(path) as temporary:
         ms.save_checkpoint(net, str(temporary))
-        readable_by_owner_and_group(temporary)
 
 
 def save_resume_state(train_step: ms.nn.Cell, state: Dict[str, Any], path: Path) -> None:
     """All parameters of the train step (network + optimizer) and ``state`` as JSON, in one file."""
     with atomic_path(path) as temporary:
         ms.save_checkpoint(train_step, str(temporary), append_dict={STATE_ENTRY: json.dumps(state)})
-        readable_by_owner_and_group(temporary)
 
 
 def load_resume_state(train_step: ms.nn.Cell, path: Path,

@@ -8,7 +8,6 @@ from typing import Dict, List, Sequence
 
 from .._atomic import atomic_path
 from .._optional import require
-from .checkpoints import readable_by_owner_and_group
 
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice", "val_iou", "val_global_dice", "lr", "seconds")
 
@@ -21,7 +20,6 @@ def write_metrics_csv(rows: Sequence[Dict[str, float]], path: Path) -> None:
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        readable_by_owner_and_group(temporary)
 
 
 def read_metrics_csv(path: Path) -> List[Dict[str, float]]:
@@ -69,4 +67,3 @@ def plot_curves(rows: Sequence[Dict[str, float]], path: Path, size=(900, 360)) -
             draw.text((right - 110, top + 8 + 14 * number), key, fill=colour)
     with atomic_path(path) as temporary:
         canvas.save(temporary, format="PNG")
-        readable_by_owner_and_group(temporary)

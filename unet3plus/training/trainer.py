@@ -24,7 +24,7 @@ from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_
 from ..data.split import group_key_from_pattern
 from ..errors import InputError
 from .checkpoints import (BEST, LAST, RESUME, ResumeError, existing_run_files, load_resume_state,
-                          readable_by_owner_and_group, save_network, save_resume_state)
+                          save_network, save_resume_state)
 from .distributed import Distributed
 from .history import plot_curves, write_metrics_csv
 
@@ -311,7 +311,6 @@ class Trainer:
                       world_size=self.dist.world_size)
         with atomic_path(self.config.out_dir / CONFIG_JSON) as temporary:
             temporary.write_text(json.dumps(config, indent=2, default=str))
-            readable_by_owner_and_group(temporary)
 
 
 class _NetWithLoss(nn.Cell):
