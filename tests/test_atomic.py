@@ -40,3 +40,16 @@ def test_no_overwrite_refuses_existing(tmp_path):
         with atomic_path(final, overwrite=False):
             pass
     assert Path(final).read_bytes() == b"1"
+
+
+def test_result_gets_ordinary_permissions_even_from_read_only_writers(tmp_path):
+    import os
+    import stat
+
+    final = tmp_path / "exported.onnx"
+    with atomic_path(final) as temp:
+        temp.write_bytes(b"model")
+        temp.chmod(stat.S_IRUSR)  # what mindspore.save_checkpoint / export leave behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(final.stat().st_mode) == 0o666 & ~umask

@@ -31,7 +31,7 @@ def test_wheel_and_sdist_contents(dist_dir):
                     if p.is_file() and "__pycache__" not in p.parts}
     assert source_files <= wheel_names, sorted(source_files - wheel_names)
     sdist_names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames() if "/" in name}
-    for required in ["pyproject.toml", "README.md", "LICENSE", *sorted(source_files)]:
+    for required in ["pyproject.toml", "README.md", "LICENSE", "hub_conf.py", "mindspore_hub_conf.py", *sorted(source_files)]:
         assert required in sdist_names, required
 
 

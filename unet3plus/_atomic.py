@@ -10,6 +10,12 @@ from typing import Iterator, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_path(final_path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a unique temporary path beside ``final_path``; on success rename it into place atomically.
@@ -30,6 +36,9 @@ def atomic_path(final_path: PathLike, *, overwrite: bool = True) -> Iterator[Pat
         yield temp
         with open(temp, "rb+") as written:
             os.fsync(written.fileno())
+        # mkstemp creates 0600 and some writers (mindspore.save_checkpoint, export) leave files read-only:
+        # give the result the permissions an ordinary new file would get under the current umask.
+        os.chmod(temp, 0o666 & ~_current_umask())
         os.replace(temp, final)
     finally:
         if temp.exists():

@@ -1,0 +1,42 @@
+"""One data-parallel worker, launched by ``msrun`` from test_distributed.py (not collected by pytest).
+
+It trains on a tiny synthetic set and then records, beside the run, what this rank ended with: its
+parameters and every file the trainer wrote through ``atomic_path`` (the only way it writes files).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import unet3plus  # noqa: F401  (runtime defaults before MindSpore's first kernel)
+from unet3plus._atomic import atomic_path
+from unet3plus.data import DataOptions, SegmentationDataset, synthetic_organs
+from unet3plus.training import checkpoints, history, trainer
+
+out_dir, record_dir = Path(sys.argv[1]), Path(sys.argv[2])
+written = []
+
+
+def recording_atomic_path(path, **kwargs):
+    written.append(Path(path).name)
+    return atomic_path(path, **kwargs)
+
+
+for module in (checkpoints, history, trainer):
+    module.atomic_path = recording_atomic_path
+
+images, masks = synthetic_organs(10, (32, 32), seed=0, empty_fraction=0)
+names = [f"patient{i // 2}_slice{i % 2}" for i in range(10)]
+data = SegmentationDataset.from_arrays(images, masks, DataOptions(in_channels=1), names=names)
+checkpoint = sys.argv[3] if len(sys.argv) > 3 else None
+run = trainer.Trainer(data, None, trainer.TrainConfig(out_dir, epochs=2, batch_size=2, progress=False,
+                                                      checkpoint=checkpoint))
+result = run.fit()
+rank = run.dist.rank
+np.savez(record_dir / f"rank{rank}_weights.npz", **{p.name: p.asnumpy() for p in run.net.get_parameters()})
+(record_dir / f"rank{rank}.json").write_text(json.dumps({
+    "rank": rank, "world_size": run.dist.world_size, "written": written,
+    "history": result.history}))

@@ -1,0 +1,58 @@
+"""Read 2-D images and masks from disk: PNG/JPEG/TIFF through Pillow, ``.npy`` through NumPy."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+
+from .._optional import require
+from ..errors import InputError
+
+PILLOW_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+NUMPY_EXTENSIONS = (".npy",)
+SUPPORTED_EXTENSIONS = PILLOW_EXTENSIONS + NUMPY_EXTENSIONS
+
+
+class DatasetError(InputError):
+    """A dataset that cannot be trained on as given; the message says which files and what to do."""
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+def read_array(path: Path, *, mask: bool = False) -> np.ndarray:
+    """The file's pixels as ``H x W`` or ``H x W x C`` (channels last), in the file's own dtype.
+
+    Palette images give their palette indices for masks (label maps are often saved that way) and RGB
+    for images.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in NUMPY_EXTENSIONS:
+            array = np.load(path, allow_pickle=False)
+        else:
+            image_module = require("PIL.Image", "train", "Reading PNG/JPEG/TIFF images")
+            with image_module.open(path) as image:
+                if image.mode == "P" and not mask:
+                    image = image.convert("RGB")
+                elif image.mode in ("1", "LA", "PA"):
+                    image = image.convert("L")
+                array = np.array(image)
+    except (OSError, ValueError, SyntaxError) as error:
+        kind = "mask" if mask else "image"
+        raise DatasetError(f"cannot read {kind} {path}: {error}. Replace or remove the file "
+                           f"(supported: {', '.join(SUPPORTED_EXTENSIONS)}).") from None
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise DatasetError(f"{path} holds an array of shape {array.shape}; expected H x W or H x W x C "
+                           "(2-D images, channels last)")
+    return array
+
+
+def channels_of(array: np.ndarray) -> int:
+    return 1 if array.ndim == 2 else array.shape[2]
+
+
+def spatial_shape(array: np.ndarray) -> Tuple[int, int]:
+    return int(array.shape[0]), int(array.shape[1])

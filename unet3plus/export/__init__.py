@@ -1,0 +1,66 @@
+"""Export a network to MINDIR (MindSpore Lite, Ascend) or ONNX (ONNX Runtime and other runtimes).
+
+ONNX export works on MindSpore 2.10 because the network's align-corners bilinear up-sampling is written
+as two constant-matrix products (``networks.blocks.resize_bilinear_align_corners``), which export as
+MatMul, instead of the ResizeBilinearV2 operator that MindSpore cannot export. The shapes are fixed at
+export time (``input_shape``); ``predict`` pads slices and batches to them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .._atomic import atomic_path
+from ..errors import InputError
+
+FORMATS = {"mindir": ".mindir", "onnx": ".onnx"}
+DEFAULT_INPUT_SHAPE = (1, 3, 512, 512)  # one LiTS slice
+
+
+def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: str = "onnx",
+                   input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE, *, overwrite: bool = False) -> Path:
+    """Write ``net`` (eval mode) for inputs of ``input_shape`` (N x C x H x W, H and W multiples of 16).
+
+    The file appears under its final name only when complete; an existing file is an error unless
+    ``overwrite``.
+    """
+    import mindspore as ms
+
+    file_format = file_format.lower()
+    if file_format not in FORMATS:
+        raise InputError(f"unknown export format {file_format!r}; choose one of {', '.join(FORMATS)}")
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) != 4 or min(shape) < 1 or shape[2] % 16 or shape[3] % 16:
+        raise InputError(f"input shape {shape} must be N x C x H x W with H and W multiples of 16")
+    path = Path(path)
+    if path.suffix.lower() != FORMATS[file_format]:
+        raise InputError(f"{path} should end in {FORMATS[file_format]} for format {file_format}; rename it")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} already exists; choose another --out or pass --overwrite")
+    net.set_train(False)
+    example = ms.Tensor(np.zeros(shape, np.float32))
+    with atomic_path(path) as temporary:
+        ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
+        if not temporary.is_file() or temporary.stat().st_size == 0:
+            raise RuntimeError(f"MindSpore did not write {temporary}")
+    return path
+
+
+def compare_onnx(net: Any, onnx_path: Union[str, "os.PathLike[str]"], batch: Optional[np.ndarray] = None,
+                 seed: int = 0) -> Tuple[float, np.ndarray]:
+    """Max absolute difference between MindSpore's and ONNX Runtime's logits for ``batch`` (default: a
+    random batch of the exported shape), and the ONNX Runtime logits."""
+    import mindspore as ms
+
+    from ..inference.engine import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(onnx_path)
+    if batch is None:
+        batch = np.random.default_rng(seed).random(backend.fixed_shape, dtype=np.float32)
+    onnx_logits = backend(batch)
+    net.set_train(False)
+    ms_logits = net(ms.Tensor(batch)).asnumpy()
+    return float(np.abs(onnx_logits - ms_logits).max()), onnx_logits

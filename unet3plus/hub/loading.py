@@ -1,0 +1,231 @@
+"""Load a checkpoint into a UNet3+ strictly, with the two transfers fine-tuning needs, and say what happened.
+
+Rules (checked before any parameter is touched, so a failed load leaves the network unchanged):
+
+* Both formats load: the published training-step file (network weights under ``network.``, Adam state
+  and step counters beside them, which are skipped) and a network-only file (bare names).
+* A network parameter the checkpoint lacks is an error under ``strict`` when it is one of the 171
+  published names; any other name belongs to an opt-in extra head of a variant and is reported as newly
+  initialised (never an error).
+* Transfer: a different number of output classes keeps every weight but the head ``outconv1.weight``,
+  which stays freshly initialised; a different number of input channels adapts the first convolution
+  from the RGB weights (sum for one channel; repeat and scale by 3/C otherwise, as timm does).
+* Any other shape mismatch, and under ``strict`` any checkpoint network entry the network does not have,
+  is an error listing every problem.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Tuple, Union
+
+import numpy as np
+
+from ..errors import InputError
+from .registry import FIRST_CONV_WEIGHT, HEAD_WEIGHT, PUBLISHED_PARAMETER_NAMES, TRAINING_STEP_PREFIX
+
+if TYPE_CHECKING:
+    from mindspore import nn
+
+OPTIMIZER_PREFIXES = ("moment1.", "moment2.")
+OPTIMIZER_SCALARS = ("global_step", "learning_rate", "beta1_power", "beta2_power")
+RGB_CHANNELS = 3
+_LISTED = 12  # names shown per category in error messages
+
+
+class CheckpointError(InputError):
+    """A checkpoint cannot be read or does not fit the network; the message lists every problem."""
+
+
+@dataclass
+class LoadReport:
+    """What ``load_checkpoint`` did, parameter by parameter.
+
+    ``loaded``: network parameters copied as they are; ``adapted``: copied after a transfer (name ->
+    how); ``newly_initialised``: network parameters left at their fresh initialisation (name -> why);
+    ``skipped``: checkpoint entries not used (checkpoint name -> why).
+    """
+
+    source: str
+    checkpoint_format: str  # "training-step" (published, `network.` prefix) or "network-only"
+    loaded: List[str] = field(default_factory=list)
+    adapted: Dict[str, str] = field(default_factory=dict)
+    newly_initialised: Dict[str, str] = field(default_factory=dict)
+    skipped: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """True when every network parameter came from the checkpoint unchanged."""
+        return not self.adapted and not self.newly_initialised
+
+    def summary(self) -> str:
+        lines = [f"loaded {len(self.loaded)} parameter(s) from {self.source} ({self.checkpoint_format} format)"]
+        lines += [f"  adapted {name}: {how}" for name, how in self.adapted.items()]
+        lines += [f"  newly initialised {name}: {why}" for name, why in self.newly_initialised.items()]
+        reasons: Dict[str, int] = {}
+        for why in self.skipped.values():
+            reasons[why] = reasons.get(why, 0) + 1
+        lines += [f"  skipped {count} checkpoint entr{'y' if count == 1 else 'ies'}: {why}"
+                  for why, count in reasons.items()]
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def adapt_first_conv(weight: np.ndarray, in_channels: int) -> np.ndarray:
+    """Turn an RGB first-conv weight ``(out, 3, kh, kw)`` into one for ``in_channels`` inputs.
+
+    One channel: the sum over RGB (a grey image replicated to RGB gives the same response). Otherwise the
+    RGB weights repeat cyclically and are scaled by ``3 / in_channels`` to keep the activation scale.
+    """
+    if weight.ndim != 4 or weight.shape[1] != RGB_CHANNELS:
+        raise ValueError(f"expected an RGB conv weight (out, 3, kh, kw), got shape {weight.shape}")
+    if in_channels == 1:
+        return weight.sum(axis=1, keepdims=True)
+    repeats = math.ceil(in_channels / RGB_CHANNELS)
+    return np.tile(weight, (1, repeats, 1, 1))[:, :in_channels] * (RGB_CHANNELS / in_channels)
+
+
+def is_training_state(name: str) -> bool:
+    """Adam moments and step counters saved beside the weights by the published training script."""
+    return name.startswith(OPTIMIZER_PREFIXES) or name in OPTIMIZER_SCALARS
+
+
+def read_checkpoint(path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, Any]]
+                    ) -> Tuple[Dict[str, np.ndarray], List[str], str]:
+    """Return ``({name: array}, training-state names left unread, description)``.
+
+    From a file, training state (two thirds of the published file) is never converted: MindSpore's
+    ``choice_func`` skips it, which roughly halves the load time.
+    """
+    if isinstance(path_or_dict, Mapping):
+        entries = {str(name): _to_numpy(value) for name, value in path_or_dict.items()}
+        return entries, [], "a parameter dict"
+    path = Path(path_or_dict)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist or is not a file; pass the path of a .ckpt file")
+    import mindspore as ms
+
+    unread: List[str] = []
+
+    def wanted(name: str) -> bool:
+        if is_training_state(name):
+            unread.append(name)
+            return False
+        return True
+
+    try:
+        params = ms.load_checkpoint(str(path), choice_func=wanted)
+    except Exception as error:  # MindSpore raises ValueError/RuntimeError with long C++ traces
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({type(error).__name__}: {first_line}); "
+            f"it is not a MindSpore checkpoint or it is damaged: delete it and download it again"
+        ) from error
+    return {name: _to_numpy(value) for name, value in params.items()}, unread, str(path)
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "asnumpy"):
+        return value.asnumpy()
+    return np.asarray(value)
+
+
+def split_checkpoint(entries: Mapping[str, np.ndarray], unread: List[str] = ()
+                     ) -> Tuple[Dict[str, np.ndarray], Dict[str, str], str]:
+    """Separate network weights from training state: ``(network entries, skipped -> reason, format)``."""
+    skipped = {name: "optimizer/training state (not part of the network)" for name in unread}
+    if not any(name.startswith(TRAINING_STEP_PREFIX) for name in entries):
+        network = {}
+        for name, value in entries.items():
+            if is_training_state(name):
+                skipped[name] = "optimizer/training state (not part of the network)"
+            else:
+                network[name] = value
+        return network, skipped, "network-only"
+    network = {}
+    for name, value in entries.items():
+        if name.startswith(TRAINING_STEP_PREFIX):
+            network[name[len(TRAINING_STEP_PREFIX):]] = value
+        elif is_training_state(name):
+            skipped[name] = "optimizer/training state (not part of the network)"
+        else:
+            skipped[name] = "outside the network (no 'network.' prefix) in a training-step checkpoint"
+    return network, skipped, "training-step"
+
+
+def load_checkpoint(net: "nn.Cell", path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, Any]], *,
+                    strict: bool = True) -> LoadReport:
+    """Load a UNet3+ checkpoint (file path or ``{name: Parameter/Tensor/array}``) into ``net``.
+
+    Raises ``CheckpointError`` (a ``ValueError``) listing missing, unexpected and shape-mismatched
+    parameters; with ``strict=False`` those are skipped/left initialised and reported instead. Transfers
+    for ``in_channels``/``n_classes`` apply in both modes (see the module docstring).
+    """
+    import mindspore as ms
+
+    entries, unread, source = read_checkpoint(path_or_dict)
+    network_entries, skipped, checkpoint_format = split_checkpoint(entries, unread)
+    report = LoadReport(source=source, checkpoint_format=checkpoint_format, skipped=skipped)
+
+    to_assign: List[Tuple[Any, np.ndarray]] = []
+    missing: List[str] = []
+    mismatched: List[str] = []
+    net_names = set()
+    for name, param in net.parameters_and_names():
+        name = param.name  # the name checkpoints use (Cell paths and Parameter names agree here)
+        net_names.add(name)
+        target_shape = tuple(param.shape)
+        if name not in network_entries:
+            if name in PUBLISHED_PARAMETER_NAMES:
+                missing.append(name)
+                report.newly_initialised[name] = "missing from the checkpoint"
+            else:
+                report.newly_initialised[name] = "extra head of this variant (not in the published model)"
+            continue
+        value = network_entries[name]
+        if tuple(value.shape) == target_shape:
+            to_assign.append((param, value))
+            report.loaded.append(name)
+        elif name == HEAD_WEIGHT and value.shape[1:] == target_shape[1:]:
+            report.newly_initialised[name] = (
+                f"head for {target_shape[0]} class(es); the checkpoint's head has {value.shape[0]}")
+            skipped[_checkpoint_name(name, checkpoint_format)] = "head replaced (different n_classes)"
+        elif (name == FIRST_CONV_WEIGHT and value.ndim == 4 and value.shape[1] == RGB_CHANNELS
+              and (value.shape[0],) + value.shape[2:] == (target_shape[0],) + target_shape[2:]):
+            to_assign.append((param, adapt_first_conv(value, target_shape[1])))
+            rule = "summed over RGB" if target_shape[1] == 1 else f"RGB repeated, scaled by 3/{target_shape[1]}"
+            report.adapted[name] = f"first convolution for {target_shape[1]} input channel(s) ({rule})"
+        else:
+            mismatched.append(f"{name}: checkpoint {tuple(value.shape)} vs network {target_shape}")
+            report.newly_initialised[name] = "shape differs from the checkpoint"
+            skipped[_checkpoint_name(name, checkpoint_format)] = "shape differs from the network"
+    unexpected = sorted(set(network_entries) - net_names)
+    for name in unexpected:
+        skipped[_checkpoint_name(name, checkpoint_format)] = "not a parameter of this network"
+
+    if strict and (missing or unexpected or mismatched):
+        raise CheckpointError(_strict_message(source, missing, unexpected, mismatched))
+    for param, value in to_assign:
+        param.set_data(ms.Tensor(np.ascontiguousarray(value), dtype=param.dtype))
+    return report
+
+
+def _checkpoint_name(name: str, checkpoint_format: str) -> str:
+    return TRAINING_STEP_PREFIX + name if checkpoint_format == "training-step" else name
+
+
+def _strict_message(source: str, missing: List[str], unexpected: List[str], mismatched: List[str]) -> str:
+    def listing(title: str, items: List[str]) -> str:
+        shown = ", ".join(items[:_LISTED]) + (f", ... ({len(items) - _LISTED} more)" if len(items) > _LISTED else "")
+        return f"{len(items)} {title}: {shown}"
+
+    problems = [listing(title, items) for title, items in (
+        ("missing (published weights the checkpoint lacks)", missing),
+        ("unexpected (checkpoint entries the network lacks)", unexpected),
+        ("shape-mismatched", mismatched)) if items]
+    return (f"checkpoint {source} does not fit the network: " + "; ".join(problems)
+            + ". Fix: build the network that matches the checkpoint (in_channels, n_classes, variant), or pass "
+              "strict=False to load what matches and keep the rest initialised.")

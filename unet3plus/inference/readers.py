@@ -1,0 +1,206 @@
+"""Read what users point ``predict`` at: PNG/JPEG, ``.npy``, NIfTI volumes, DICOM files and series.
+
+Every reader returns a :class:`LoadedInput`. Volumes are ``Z x H x W`` float32 in HU with each slice in
+the orientation the published preprocessing used (SimpleITK's ``GetArrayFromImage``: rows = the second
+voxel axis, columns = the first), so a NIfTI slice looks here as it did to the published network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+
+from .._optional import require
+from ..errors import InputError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+NIFTI_EXTENSIONS = (".nii", ".nii.gz")
+DICOM_EXTENSIONS = (".dcm", ".dicom")
+NUMPY_EXTENSIONS = (".npy",)
+SUPPORTED = IMAGE_EXTENSIONS + NIFTI_EXTENSIONS + DICOM_EXTENSIONS + NUMPY_EXTENSIONS + ("a DICOM series folder",)
+
+
+class ReadError(InputError):
+    """A file that cannot be read as an input; the message names the file and what to do."""
+
+
+@dataclass
+class LoadedInput:
+    """One input: its pixels and what is needed to write results that line up with it.
+
+    ``kind``: ``"volume"`` (``data`` is ``Z x H x W`` HU), ``"image"`` (``H x W [x C]`` as stored) or
+    ``"array"`` (a ``.npy``; a volume preset reads it as HU ``[Z x] H x W``, the image preset as an image).
+    ``nifti`` is the source NIfTI image (its affine and header go into the written mask).
+    """
+
+    name: str
+    kind: str
+    data: np.ndarray
+    path: Optional[Path] = None
+    nifti: Any = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+
+def _extension(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _stem(path: Path) -> str:
+    extension = _extension(path)
+    return path.name[: -len(extension)] if extension and path.name.lower().endswith(extension) else path.name
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for files with the DICOM preamble magic ``DICM`` at byte 128."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def read_input(path: Union[str, Path]) -> LoadedInput:
+    """Read one input file (or DICOM series folder), choosing the reader by extension or content."""
+    path = Path(path)
+    if not path.exists():
+        raise ReadError(f"input {path} does not exist; check the path")
+    if path.is_dir():
+        return read_dicom_series(path)
+    extension = _extension(path)
+    if extension in NIFTI_EXTENSIONS:
+        return read_nifti(path)
+    if extension in DICOM_EXTENSIONS or is_dicom_file(path):
+        return read_dicom_file(path)
+    if extension in IMAGE_EXTENSIONS:
+        return read_image(path)
+    if extension in NUMPY_EXTENSIONS:
+        return read_npy(path)
+    raise ReadError(f"cannot tell what kind of file {path} is (extension '{path.suffix}'); supported: "
+                    f"{', '.join(SUPPORTED)}. Convert it or give it the right extension.")
+
+
+def _unreadable(path: Path, what: str, error: Exception) -> ReadError:
+    return ReadError(f"cannot read {path} as {what}: {error}. Check that the file is complete and of that type.")
+
+
+def read_image(path: Path) -> LoadedInput:
+    image_module = require("PIL.Image", "image", "Reading PNG/JPEG images")
+    try:
+        with image_module.open(path) as image:
+            if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
+                image = image.convert("RGB")
+            elif image.mode in ("1", "LA"):
+                image = image.convert("L")
+            array = np.array(image)
+    except Exception as error:  # Pillow raises many types for broken files
+        raise _unreadable(path, "an image", error) from None
+    return LoadedInput(_stem(path), "image", array, path)
+
+
+def read_npy(path: Path) -> LoadedInput:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as error:
+        raise _unreadable(path, "a NumPy .npy array", error) from None
+    return LoadedInput(_stem(path), "array", array, path)
+
+
+def read_nifti(path: Path) -> LoadedInput:
+    nibabel = require("nibabel", "nifti", "Reading NIfTI volumes")
+    try:
+        image = nibabel.load(str(path))
+        data = np.asarray(image.get_fdata(dtype=np.float32))  # applies scl_slope / scl_inter
+    except Exception as error:
+        raise _unreadable(path, "a NIfTI volume", error) from None
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim == 2:
+        data = data[:, :, np.newaxis]
+    if data.ndim != 3:
+        raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
+    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image)
+
+
+def nifti_to_slices(data: np.ndarray) -> np.ndarray:
+    """NIfTI voxel order ``X x Y x Z`` to ``Z x Y x X`` (what SimpleITK's array gives)."""
+    return np.ascontiguousarray(np.transpose(data, (2, 1, 0)))
+
+
+def slices_to_nifti(volume: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`nifti_to_slices`."""
+    return np.ascontiguousarray(np.transpose(volume, (2, 1, 0)))
+
+
+def _dicom_hu(dataset: Any) -> np.ndarray:
+    """Pixels in HU: stored values times RescaleSlope plus RescaleIntercept (frames first)."""
+    pixels = dataset.pixel_array.astype(np.float32)
+    slope = float(getattr(dataset, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(dataset, "RescaleIntercept", 0) or 0)
+    hu = pixels * np.float32(slope) + np.float32(intercept)
+    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    if hu.ndim == 2:
+        return hu[np.newaxis]
+    if hu.ndim == 3 and frames > 1:
+        return hu
+    raise ReadError(f"DICOM pixel data of shape {hu.shape} is not grey-level CT (colour DICOM is not supported)")
+
+
+def read_dicom_file(path: Path) -> LoadedInput:
+    pydicom = require("pydicom", "dicom", "Reading DICOM files")
+    try:
+        dataset = pydicom.dcmread(str(path))
+        volume = _dicom_hu(dataset)
+    except ReadError:
+        raise
+    except Exception as error:
+        raise _unreadable(path, "a DICOM image", error) from None
+    return LoadedInput(_stem(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
+
+
+def _slice_position(dataset: Any) -> float:
+    """Position along the slice normal (from ImageOrientation/PositionPatient), else the instance number."""
+    orientation = getattr(dataset, "ImageOrientationPatient", None)
+    position = getattr(dataset, "ImagePositionPatient", None)
+    if orientation is not None and position is not None:
+        row, column = np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)
+        return float(np.dot(np.cross(row, column), np.asarray(position, float)))
+    return float(getattr(dataset, "InstanceNumber", 0) or 0)
+
+
+def read_dicom_series(folder: Path) -> LoadedInput:
+    """All DICOM images in a folder, one series, sorted along the slice normal."""
+    pydicom = require("pydicom", "dicom", "Reading DICOM series")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    datasets: List[Any] = []
+    for file in files:
+        if not (_extension(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
+            continue
+        try:
+            dataset = pydicom.dcmread(str(file))
+        except Exception as error:
+            raise _unreadable(file, "a DICOM image", error) from None
+        if "PixelData" in dataset:
+            datasets.append(dataset)
+    if not datasets:
+        raise ReadError(f"folder {folder} holds no DICOM images; point at a DICOM series folder or a file "
+                        f"(supported: {', '.join(SUPPORTED)})")
+    series = {str(getattr(d, "SeriesInstanceUID", "")) for d in datasets}
+    if len(series) > 1:
+        raise ReadError(f"folder {folder} mixes {len(series)} DICOM series; put each series in its own folder")
+    datasets.sort(key=_slice_position)
+    try:
+        slices = [_dicom_hu(d) for d in datasets]
+    except ReadError:
+        raise
+    except Exception as error:
+        raise _unreadable(folder, "a DICOM series", error) from None
+    shapes = {s.shape[1:] for s in slices}
+    if len(shapes) > 1:
+        raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "
+                        "must have one slice size")
+    return LoadedInput(folder.name, "volume", np.concatenate(slices), folder,
+                       metadata={"modality": getattr(datasets[0], "Modality", ""), "n_files": len(datasets)})

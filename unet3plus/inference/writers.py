@@ -1,0 +1,133 @@
+"""Write predictions: mask PNG / NIfTI (with the input's affine and header) / .npy, probabilities, overlay.
+
+Every file goes through ``atomic_path``: a crash leaves no half-written file under its final name.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from .._atomic import atomic_path
+from .._optional import require
+from .predict import Prediction
+from .presets import get_preset
+from .readers import LoadedInput, slices_to_nifti
+
+OVERLAY_COLOUR = (255, 40, 40)
+DISPLAY_WINDOW_HU = (-200.0, 200.0)
+
+
+def mask_to_png_values(mask: np.ndarray) -> np.ndarray:
+    """Binary masks as 0/255 (visible in any viewer); label maps with more classes keep their labels."""
+    mask = np.asarray(mask)
+    return (mask > 0).astype(np.uint8) * 255 if mask.max(initial=0) <= 1 else mask.astype(np.uint8)
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    image_module = require("PIL.Image", "image", "Writing PNG files")
+    with atomic_path(path) as temporary:
+        image_module.fromarray(np.ascontiguousarray(array)).save(temporary, format="PNG")
+    return Path(path)
+
+
+def write_npy(path: Path, array: np.ndarray) -> Path:
+    with atomic_path(path) as temporary:
+        np.save(temporary, array)
+    return Path(path)
+
+
+def write_nifti_like(path: Path, volume: np.ndarray, reference, dtype) -> Path:
+    """``volume`` (``Z x H x W [x C]`` slices) as NIfTI with the reference image's affine and header."""
+    nibabel = require("nibabel", "nifti", "Writing NIfTI masks")
+    data = slices_to_nifti(volume) if volume.ndim == 3 else np.ascontiguousarray(np.transpose(volume, (3, 2, 1, 0)))
+    header = reference.header.copy()
+    header.set_data_dtype(dtype)
+    header.set_slope_inter(1.0, 0.0)
+    image = type(reference)(data.astype(dtype), reference.affine, header)
+    with atomic_path(path) as temporary:
+        nibabel.save(image, str(temporary))
+    return Path(path)
+
+
+def display_slice(data: np.ndarray, index: int, *, hounsfield: bool) -> np.ndarray:
+    """An 8-bit grey or RGB picture of slice ``index``: HU in the [-200, 200] window, 8-bit images as
+    they are, other images stretched to their own range."""
+    data = np.asarray(data)
+    if hounsfield:
+        slice_ = data[index] if data.ndim == 3 else data
+        low, high = DISPLAY_WINDOW_HU
+        return np.uint8(np.rint(255 * (np.clip(slice_, low, high) - low) / (high - low)))
+    picture = data[..., :3] if data.ndim == 3 else data
+    if picture.dtype == np.uint8:
+        return picture
+    picture = picture.astype(np.float32)
+    low, high = float(picture.min()), float(picture.max())
+    return np.uint8(np.rint(255 * (picture - low) / max(high - low, 1e-6)))
+
+
+def contour(mask: np.ndarray) -> np.ndarray:
+    """Boolean outline of the foreground (foreground pixels with a background 4-neighbour)."""
+    ndimage = require("scipy.ndimage", "postprocess", "Drawing the overlay contour")
+    foreground = np.asarray(mask) > 0
+    return foreground & ~ndimage.binary_erosion(foreground, border_value=0)
+
+
+def overlay(picture: np.ndarray, mask: np.ndarray, colour=OVERLAY_COLOUR) -> np.ndarray:
+    """RGB picture with the mask's contour drawn on it."""
+    rgb = np.repeat(picture[:, :, None], 3, axis=2) if picture.ndim == 2 else picture[:, :, :3].copy()
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    rgb[contour(mask)] = colour
+    return rgb
+
+
+def overlay_slice_index(mask: np.ndarray) -> int:
+    """For a volume: the slice with the most foreground (the middle slice when there is none)."""
+    if mask.ndim == 2:
+        return 0
+    areas = np.count_nonzero(mask.reshape(mask.shape[0], -1), axis=1)
+    return int(areas.argmax()) if areas.any() else mask.shape[0] // 2
+
+
+def output_names(name: str, source: LoadedInput, volume_slices: int) -> dict:
+    """The file names one input's results get (so callers can check collisions before writing)."""
+    if source.nifti is not None:
+        mask, probabilities = f"{name}_mask.nii.gz", f"{name}_probabilities.nii.gz"
+    elif volume_slices > 1:
+        mask, probabilities = f"{name}_mask.npy", f"{name}_probabilities.npy"
+    else:
+        mask, probabilities = f"{name}_mask.png", f"{name}_probabilities.npy"
+    return {"mask": mask, "probabilities": probabilities, "overlay": f"{name}_overlay.png"}
+
+
+def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[str] = None,
+                     probabilities: bool = False) -> List[Path]:
+    """Write the mask, the overlay PNG and (on request) the probabilities of one input; return their paths.
+
+    NIfTI inputs get NIfTI outputs with their affine and header; other volumes ``.npy``; single slices PNG.
+    """
+    source = prediction.source or LoadedInput("prediction", "array", np.zeros(prediction.mask.shape, np.float32))
+    name = name or source.name
+    out_dir = Path(out_dir)
+    mask = prediction.mask
+    slices = mask if mask.ndim == 3 else mask[np.newaxis]
+    names = output_names(name, source, slices.shape[0])
+    written = []
+    if source.nifti is not None:
+        written.append(write_nifti_like(out_dir / names["mask"], slices, source.nifti, np.uint8))
+    elif slices.shape[0] > 1:
+        written.append(write_npy(out_dir / names["mask"], mask))
+    else:
+        written.append(write_png(out_dir / names["mask"], mask_to_png_values(slices[0])))
+    if probabilities:
+        values = prediction.probabilities
+        if source.nifti is not None:
+            foreground = values[:, 0] if values.shape[1] == 1 else np.moveaxis(values, 1, -1)
+            written.append(write_nifti_like(out_dir / names["probabilities"], foreground, source.nifti, np.float32))
+        else:
+            written.append(write_npy(out_dir / names["probabilities"], values))
+    index = overlay_slice_index(slices)
+    picture = display_slice(source.data, index, hounsfield=get_preset(prediction.preset).kind == "volume")
+    written.append(write_png(out_dir / names["overlay"], overlay(picture, slices[index])))
+    return written

@@ -1,0 +1,75 @@
+"""Data-parallel training with MindSpore's own launcher (``msrun``): rank, barrier, statistics sync.
+
+``msrun --worker_num=2 --local_worker_num=2 --master_addr=127.0.0.1 --master_port=PORT -m ...`` starts one
+process per worker and tells each its role through ``MS_ROLE``/``MS_WORKER_NUM``; ``init()`` then picks the
+backend (``mccl`` on CPU, ``hccl`` on Ascend, ``nccl`` on GPU). In data-parallel mode ``TrainOneStepCell``
+averages gradients across workers, so trainable weights stay identical; BatchNorm running statistics
+are computed on each worker's own shard, so :meth:`Distributed.average_batchnorm_statistics` averages
+them after every epoch to keep checkpoints and validation identical on all workers.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def launched_by_msrun() -> bool:
+    """True in the processes msrun starts: the workers and the scheduler, which runs the same script
+    and must call ``init()`` too (there it serves the job and exits the process when the job ends)."""
+    return os.environ.get("MS_ROLE") in ("MS_WORKER", "MS_SCHED") and int(os.environ.get("MS_WORKER_NUM", "1")) > 1
+
+
+@dataclass
+class Distributed:
+    """This process' place in the job: ``rank`` of ``world_size``; rank 0 alone writes files."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_writer(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def setup(cls, enable: bool = None) -> "Distributed":
+        """Join the msrun job (when launched by msrun, or when ``enable``) and switch to data-parallel."""
+        if enable is None:
+            enable = launched_by_msrun()
+        if not enable:
+            return cls()
+        import mindspore as ms
+        from mindspore.communication import get_group_size, get_rank, init
+
+        init()
+        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
+        return cls(rank=get_rank(), world_size=get_group_size())
+
+    def barrier(self) -> None:
+        """Wait until every worker gets here (an all-reduce of a scalar)."""
+        if self.enabled:
+            self.all_reduce_mean(np.zeros(1, np.float32))
+
+    def all_reduce_mean(self, value: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return value
+        import mindspore as ms
+        from mindspore import ops
+
+        total = ops.AllReduce()(ms.Tensor(np.asarray(value, np.float32))).asnumpy()
+        return total / self.world_size
+
+    def average_batchnorm_statistics(self, net) -> None:
+        """Replace every BatchNorm running mean/variance by its average over the workers."""
+        if not self.enabled:
+            return
+        import mindspore as ms
+
+        for parameter in net.get_parameters():
+            if "moving_mean" in parameter.name or "moving_variance" in parameter.name:
+                parameter.set_data(ms.Tensor(self.all_reduce_mean(parameter.asnumpy())))

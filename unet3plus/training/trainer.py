@@ -1,0 +1,365 @@
+"""Fine-tune UNet3+ on a segmentation dataset: GRAPH-mode train step, validation every epoch, atomic
+best/last/resume checkpoints, early stopping, a metrics log and a plot, optionally data-parallel.
+
+>>> from unet3plus.data import DataOptions, SegmentationDataset
+>>> from unet3plus.training import TrainConfig, train
+>>> data = SegmentationDataset.from_folders("images", "masks", DataOptions(n_classes=1, label_map={255: 1}))
+>>> result = train(data, None, TrainConfig(out_dir="runs/liver", epochs=20, pretrained=True, val_split=0.2))
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from mindspore import nn
+
+from .._atomic import atomic_path
+from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_size, make_loader, split_by_group
+from ..data.split import group_key_from_pattern
+from ..errors import InputError
+from .checkpoints import (BEST, LAST, RESUME, ResumeError, existing_run_files, load_resume_state,
+                          save_network, save_resume_state)
+from .distributed import Distributed
+from .history import plot_curves, write_metrics_csv
+
+METRICS_CSV, CURVES_PNG, CONFIG_JSON = "metrics.csv", "curves.png", "train_config.json"
+
+
+@dataclass
+class TrainConfig:
+    """Options of a fine-tuning run (the CLI flags of ``unet3plus train`` map onto these).
+
+    Attributes:
+        out_dir: where checkpoints, ``metrics.csv``, ``curves.png`` and ``train_config.json`` go.
+        loss: ``bce_dice`` (published; default for binary), ``dice_ce`` (default for several classes)
+            or ``hybrid`` (focal + MS-SSIM + IoU).
+        pretrained: start from the published LiTS2017 weights (downloaded once, verified).
+        checkpoint: start from this local checkpoint instead (either format); ``pretrained`` is ignored.
+        val_split: fraction of patient groups held out when no validation set is given.
+        group_pattern: regex whose first group is the patient/group id in file names (default: the name
+            without its trailing slice number).
+        patience: stop after this many epochs without a better validation Dice (None: never).
+        seed: fixes initialisation, sample order, augmentation and dropout (resume-safe).
+        distributed: None detects an ``msrun`` launch; True/False force it.
+    """
+
+    out_dir: Union[str, Path]
+    epochs: int = 50
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    loss: Optional[str] = None
+    deep_supervision: bool = False
+    deep_supervision_weights: Optional[Sequence[float]] = None
+    cgm: bool = False
+    cgm_weight: float = 1.0
+    pretrained: bool = False
+    checkpoint: Optional[Union[str, Path]] = None
+    freeze_encoder: bool = False
+    val_split: float = 0.2
+    group_pattern: Optional[str] = None
+    patience: Optional[int] = None
+    min_delta: float = 0.0
+    seed: int = 0
+    augment: bool = True
+    num_workers: int = 1
+    resume: bool = False
+    progress: bool = True
+    distributed: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        if self.epochs < 1:
+            raise InputError(f"epochs must be >= 1, got {self.epochs}")
+        if self.lr <= 0:
+            raise InputError(f"the learning rate must be > 0, got {self.lr}")
+        if self.patience is not None and self.patience < 1:
+            raise InputError(f"patience must be >= 1 (or None to never stop early), got {self.patience}")
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    epochs_run: int
+    best_epoch: Optional[int]
+    best_dice: float
+    stopped_early: bool
+    history: List[Dict[str, float]] = field(default_factory=list)
+    is_writer: bool = True  # False on data-parallel workers other than rank 0 (they write nothing)
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.out_dir / BEST
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.out_dir / LAST
+
+
+def split_train_val(data: SegmentationDataset, val_fraction: float, seed: int = 0,
+                    group_pattern: Optional[str] = None):
+    """Patient-aware split of one dataset into ``(train, val)`` (see ``unet3plus.data.split_by_group``)."""
+    key = group_key_from_pattern(group_pattern) if group_pattern else None
+    train_indices, val_indices = split_by_group(data.names, val_fraction, seed, key)
+    return data.subset(train_indices), data.subset(val_indices)
+
+
+def load_initial_weights(net, config: TrainConfig, dist: Distributed):
+    """Published or local starting weights (``None`` when training from scratch); the download happens
+    once, on rank 0, while the other workers wait and then read the verified cached file."""
+    from ..hub import LITS2017, load_checkpoint, pretrained_checkpoint
+
+    if config.checkpoint is not None:
+        source = Path(config.checkpoint)
+    elif config.pretrained:
+        if dist.is_writer:
+            source = pretrained_checkpoint(LITS2017, progress=config.progress)
+        dist.barrier()
+        if not dist.is_writer:
+            source = pretrained_checkpoint(LITS2017, progress=False)
+    else:
+        return None
+    return load_checkpoint(net, source, strict=True)
+
+
+class Trainer:
+    """One fine-tuning run; :meth:`fit` does it all. Everything is checked before the first step."""
+
+    def __init__(self, train_data: SegmentationDataset, val_data: Optional[SegmentationDataset],
+                 config: TrainConfig, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.dist = Distributed.setup(config.distributed)
+        self.log = log if self.dist.is_writer else (lambda message: None)
+        if val_data is None:
+            train_data, val_data = split_train_val(train_data, config.val_split, config.seed, config.group_pattern)
+        self.train_data, self.val_data = train_data, val_data
+        self.options = train_data.options
+        self._check_inputs()
+        self._build()
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def _check_inputs(self) -> None:
+        config, options = self.config, self.options
+        val_options = self.val_data.options
+        if (val_options.n_classes, val_options.in_channels) != (options.n_classes, options.in_channels):
+            raise DatasetError("the validation data was prepared for n_classes/in_channels "
+                               f"{val_options.n_classes}/{val_options.in_channels} but the training data for "
+                               f"{options.n_classes}/{options.in_channels}; use the same options for both")
+        check_batch_size(len(self.train_data), config.batch_size, self.dist.world_size)
+        found = existing_run_files(config.out_dir)
+        if config.resume and RESUME not in found:
+            raise ResumeError(f"nothing to resume in {config.out_dir} (no {RESUME}); start without --resume")
+        if found and not config.resume:
+            raise ResumeError(f"{config.out_dir} already holds a run ({', '.join(found)}); pass --resume to "
+                              "continue it, or choose another --out folder")
+
+    def _build(self) -> None:
+        import mindspore as ms
+
+        from ..losses import UNet3PlusLoss, build_loss
+        from ..networks import UNet3Plus
+
+        config, options = self.config, self.options
+        ms.set_seed(config.seed)  # identical initial weights on every worker
+        self.net = UNet3Plus(options.in_channels, options.n_classes,
+                             deep_supervision=config.deep_supervision, cgm=config.cgm)
+        self.load_report = load_initial_weights(self.net, config, self.dist)
+        if self.load_report is not None:
+            self.log(self.load_report.summary())
+        if config.freeze_encoder:
+            self.net.freeze_encoder()
+        self.loss_name = config.loss or ("bce_dice" if options.n_classes == 1 else "dice_ce")
+        self.segmentation_loss = build_loss(self.loss_name)
+        loss = UNet3PlusLoss(self.segmentation_loss, self.net.train_output_names,
+                             config.deep_supervision_weights, config.cgm_weight)
+        self.optimizer = nn.Adam(self.net.trainable_params(), learning_rate=config.lr,
+                                 weight_decay=config.weight_decay)
+        self.train_step = nn.TrainOneStepCell(_NetWithLoss(self.net, loss), self.optimizer)
+        train_step = self.train_step
+
+        @ms.jit  # the train step runs as one compiled graph (GRAPH mode); validation stays eager
+        def run_step(image, label):
+            return train_step(image, label)
+
+        self._run_step = run_step
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        config, out = self.config, self.config.out_dir
+        state = {"epoch": 0, "best_dice": None, "best_epoch": None, "bad_epochs": 0, "history": []}
+        if config.resume:
+            state = load_resume_state(self.train_step, out / RESUME, check=self._check_resumable)
+            self.log(f"resuming after epoch {state['epoch']} of {config.epochs}")
+        elif self.dist.is_writer:
+            self._write_config()
+        if self.dist.is_writer:
+            remove_stale_temporaries(out)
+        stopped_early = self._patience_exhausted(state)
+        while not stopped_early and state["epoch"] < config.epochs:
+            epoch = state["epoch"]
+            started = time.perf_counter()
+            train_loss = self._train_epoch(epoch)
+            self.dist.average_batchnorm_statistics(self.net)
+            val = self.validate()
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
+                   "val_dice": val["mean_dice"], "val_iou": val["mean_iou"],
+                   "val_global_dice": val["global_dice"], "lr": config.lr,
+                   "seconds": time.perf_counter() - started}
+            improved = self._update_best(state, row)
+            state["epoch"] = epoch + 1
+            state["history"].append(row)
+            if self.dist.is_writer:
+                self._write_epoch(state, improved)
+            self.log(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f}, val loss {val['loss']:.4f}, "
+                     f"val Dice {val['mean_dice']:.4f}{' (best)' if improved else ''}, {row['seconds']:.1f} s")
+            stopped_early = self._patience_exhausted(state) and state["epoch"] < config.epochs
+        if stopped_early:
+            self.log(f"early stopping: no better validation Dice for {config.patience} epoch(s)")
+        return TrainResult(out, state["epoch"], state["best_epoch"],
+                           float("nan") if state["best_dice"] is None else state["best_dice"],
+                           stopped_early, state["history"], self.dist.is_writer)
+
+    def _train_epoch(self, epoch: int) -> float:
+        import mindspore as ms
+
+        config = self.config
+        ms.set_seed(config.seed * 100003 + epoch)  # dropout etc.: the same whether resumed or not
+        loader = make_loader(self.train_data, config.batch_size, epoch=epoch, shuffle=True,
+                             augmentation=Augmentation() if config.augment else None, seed=config.seed,
+                             num_workers=config.num_workers, num_shards=self.dist.world_size,
+                             shard_id=self.dist.rank, drop_remainder=True)
+        self.net.set_train(True)
+        self.train_step.set_train(True)
+        losses = []
+        with ProgressBar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
+                          config.progress and self.dist.is_writer) as bar:
+            for image, label in loader.create_tuple_iterator(num_epochs=1):
+                loss = float(self._run_step(image, label).asnumpy())
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"the training loss became {loss} in epoch {epoch + 1}; lower the "
+                                             "learning rate (--lr) and resume from the last good checkpoint")
+                losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+        return float(self.dist.all_reduce_mean(np.array([np.mean(losses)]))[0])
+
+    def validate(self) -> Dict[str, Any]:
+        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set."""
+        from ..metrics import SegmentationMetrics, labels_from_logits
+
+        self.net.set_train(False)
+        metrics = SegmentationMetrics(self.options.n_labels, include_background=False)
+        batch = min(self.config.batch_size, len(self.val_data))
+        loader = make_loader(self.val_data, batch, shuffle=False, augmentation=None, drop_remainder=False,
+                             num_workers=self.config.num_workers)
+        losses, weights = [], []
+        for image, label in loader.create_tuple_iterator(num_epochs=1):
+            logits = self.net(image)
+            losses.append(float(self.segmentation_loss(logits, label).asnumpy()))
+            weights.append(image.shape[0])
+            metrics.update(labels_from_logits(logits.asnumpy()), label.asnumpy())
+        result = metrics.result()
+        result["loss"] = float(np.average(losses, weights=weights))
+        return result
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def _patience_exhausted(self, state: Dict[str, Any]) -> bool:
+        return self.config.patience is not None and state["bad_epochs"] >= self.config.patience
+
+    def _update_best(self, state: Dict[str, Any], row: Dict[str, float]) -> bool:
+        dice = row["val_dice"]
+        best = state["best_dice"]
+        improved = math.isfinite(dice) and (best is None or dice > best + self.config.min_delta)
+        if improved:
+            state["best_dice"], state["best_epoch"], state["bad_epochs"] = dice, row["epoch"], 0
+        else:
+            state["bad_epochs"] += 1
+        return improved
+
+    def _signature(self) -> Dict[str, Any]:
+        config, options = self.config, self.options
+        return {"n_classes": options.n_classes, "in_channels": options.in_channels,
+                "deep_supervision": config.deep_supervision, "cgm": config.cgm,
+                "freeze_encoder": config.freeze_encoder, "seed": config.seed, "world_size": self.dist.world_size}
+
+    def _check_resumable(self, state: Dict[str, Any]) -> None:
+        saved = state.get("signature", {})
+        differences = {k: (saved.get(k), v) for k, v in self._signature().items() if saved.get(k) != v}
+        if differences:
+            listed = ", ".join(f"{k}: was {old}, now {new}" for k, (old, new) in differences.items())
+            raise ResumeError(f"cannot resume with different options ({listed}); use the interrupted run's options")
+
+    def _write_epoch(self, state: Dict[str, Any], improved: bool) -> None:
+        out = self.config.out_dir
+        if improved:
+            save_network(self.net, out / BEST)
+        save_network(self.net, out / LAST)
+        write_metrics_csv(state["history"], out / METRICS_CSV)
+        plot_curves(state["history"], out / CURVES_PNG)
+        save_resume_state(self.train_step, dict(state, signature=self._signature()), out / RESUME)
+
+    def _write_config(self) -> None:
+        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()}
+        config.update(loss=self.loss_name, n_classes=self.options.n_classes, in_channels=self.options.in_channels,
+                      train_images=len(self.train_data), val_images=len(self.val_data),
+                      world_size=self.dist.world_size)
+        with atomic_path(self.config.out_dir / CONFIG_JSON) as temporary:
+            temporary.write_text(json.dumps(config, indent=2, default=str))
+
+
+class _NetWithLoss(nn.Cell):
+    """The network followed by the loss of whatever it returns in training mode."""
+
+    def __init__(self, net: nn.Cell, loss: nn.Cell) -> None:
+        super().__init__(auto_prefix=False)  # keep the network's parameter names unprefixed
+        self.net, self.loss = net, loss
+
+    def construct(self, image, label):
+        return self.loss(self.net(image), label)
+
+
+def remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete temporary files a killed run left behind (final files are never half-written)."""
+    for path in out_dir.glob(".*.partial*"):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+class ProgressBar:
+    """A tqdm bar on stderr (rank 0 only), or a no-op when disabled."""
+
+    def __init__(self, total: int, description: str, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=description, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def set_postfix(self, **values) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(**values)
+
+
+def train(train_data: SegmentationDataset, val_data: Optional[SegmentationDataset], config: TrainConfig,
+          log: Callable[[str], None] = print) -> TrainResult:
+    """Fine-tune and return the result; ``val_data=None`` splits ``config.val_split`` of the patient groups off."""
+    return Trainer(train_data, val_data, config, log).fit()
