@@ -75,3 +75,12 @@ def test_optimized_network_rejects_bad_shapes_like_the_original(mode, request):
     optimized = optimize_for_inference(UNet3Plus())
     with pytest.raises(ValueError, match="divisible by 16"):
         optimized(ms.Tensor(np.zeros((1, 3, 40, 48), np.float32)))
+
+
+def test_deep_supervision_network_optimizes_to_its_eval_logits_and_cgm_is_refused():
+    net = UNet3Plus(deep_supervision=True)
+    net.set_train(False)
+    x = ms.Tensor(np.random.default_rng(2).normal(size=(1, 3, 32, 32)).astype(np.float32))
+    np.testing.assert_allclose(optimize_for_inference(net)(x).asnumpy(), net(x).asnumpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="cgm"):
+        optimize_for_inference(UNet3Plus(cgm=True))

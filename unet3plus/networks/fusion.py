@@ -145,10 +145,14 @@ class InferenceUNet3Plus(nn.Cell):
 def fuse_batchnorm(net: UNet3Plus, upsampling: str = "matmul") -> InferenceUNet3Plus:
     """An eval-only copy of ``net`` with every BatchNorm folded into its convolution (same logits).
 
-    ``net`` itself is left untouched (its weights are copied), so it can still be trained.
+    ``net`` itself is left untouched (its weights are copied), so it can still be trained. Deep-supervision
+    heads are dropped: in eval mode the network returns only the main logits anyway.
     """
     if not isinstance(net, UNet3Plus):
         raise TypeError(f"fuse_batchnorm expects a unet3plus.UNet3Plus, got {type(net).__name__}")
+    if getattr(net, "has_cgm", False):
+        raise ValueError("fuse_batchnorm / optimize_for_inference do not implement the classification-guided "
+                         "module (cgm=True) yet; run that network as it is (net.set_train(False)).")
     return InferenceUNet3Plus(net, upsampling=upsampling)
 
 
