@@ -27,7 +27,8 @@ PEAK_LABEL = "peak matmul (not a backend)"
 
 
 def export_onnx(checkpoint: Path, batch: int, size: int, path: Path, upsampling: Optional[str]) -> Path:
-    """``mindspore.export`` of the network as trained (``upsampling`` None) or BatchNorm-folded with it."""
+    """The ONNX file of the network as trained (``upsampling`` None) or BatchNorm-folded with it, written by
+    the package's exporter (``unet3plus export``'s ``export_network``), or ``mindspore.export`` without it."""
     import unet3plus  # noqa: F401
     import mindspore as ms
     import numpy as np
@@ -43,9 +44,13 @@ def export_onnx(checkpoint: Path, batch: int, size: int, path: Path, upsampling:
         from unet3plus.networks.fusion import fuse_batchnorm
 
         net = fuse_batchnorm(net, upsampling=upsampling)
-    ms.export(net, ms.Tensor(np.zeros((batch, 3, size, size), np.float32)), file_name=str(path.with_suffix("")),
-              file_format="ONNX")
-    return path
+    try:
+        from unet3plus.export import export_network
+    except ImportError:
+        ms.export(net, ms.Tensor(np.zeros((batch, 3, size, size), np.float32)),
+                  file_name=str(path.with_suffix("")), file_format="ONNX")
+        return path
+    return export_network(net, path, "onnx", (batch, 3, size, size), overwrite=True)
 
 
 def has_optimizer() -> bool:
@@ -68,6 +73,7 @@ def specs_for(args: argparse.Namespace, onnx_files: dict) -> List[Spec]:
     if not args.no_compile:
         specs.append(Spec("torch.compile", ["torch", "--compile"]))
     for label, path in onnx_files.items():
+        specs.append(Spec(label + ", default session", ["onnxruntime", "--onnx", str(path)]))
         # spinning intra-op threads lose to other processes on a shared machine (RESULTS.md: ort group)
         specs.append(Spec(label + ", no spinning", ["onnxruntime", "--onnx", str(path), "--ort-no-spinning"]))
     specs.append(Spec(PEAK_LABEL, ["peak-matmul"], check_logits=False))
