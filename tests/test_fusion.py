@@ -84,3 +84,11 @@ def test_deep_supervision_network_optimizes_to_its_eval_logits_and_cgm_is_refuse
     np.testing.assert_allclose(optimize_for_inference(net)(x).asnumpy(), net(x).asnumpy(), atol=1e-4)
     with pytest.raises(ValueError, match="cgm"):
         optimize_for_inference(UNet3Plus(cgm=True))
+
+
+def test_optimized_network_round_trips_through_mindir(tmp_path):
+    net = optimize_for_inference(UNet3Plus())
+    x = ms.Tensor(np.random.default_rng(3).normal(size=(1, 3, 32, 32)).astype(np.float32))
+    ms.export(net, x, file_name=str(tmp_path / "optimized"), file_format="MINDIR")
+    loaded = ms.nn.GraphCell(ms.load(str(tmp_path / "optimized.mindir")))
+    np.testing.assert_allclose(loaded(x).asnumpy(), net(x).asnumpy(), atol=1e-5)
