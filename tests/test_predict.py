@@ -194,3 +194,12 @@ def test_cli_predicts_a_dicom_series_folder(golden_checkpoint, tmp_path):
 
     assert ndimage.label(mask)[1] <= 1  # --keep-largest leaves one connected region
     assert (out / "series_overlay.png").is_file()
+
+
+def test_mindspore_backend_runs_the_batchnorm_folded_network_and_leaves_cgm_networks_alone(golden_net):
+    from unet3plus import UNet3Plus
+    from unet3plus.networks.fusion import InferenceUNet3Plus
+
+    assert isinstance(MindSporeBackend(golden_net).net, InferenceUNet3Plus)
+    with_cgm = UNet3Plus(cgm=True)
+    assert MindSporeBackend(with_cgm).net is with_cgm

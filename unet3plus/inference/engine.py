@@ -48,8 +48,8 @@ class MindSporeBackend(InferenceBackend):
             raise InputError(f"unknown MindSpore mode {mode!r}; choose auto, graph or pynative")
         import mindspore as ms
 
-        self.net, self.mode, self._ms = net, mode, ms
         net.set_train(False)
+        self.net, self.mode, self._ms = _fastest_equivalent(net), mode, ms
         self._compiled = None
         self._use_graph = mode == "graph"
 
@@ -76,6 +76,17 @@ class MindSporeBackend(InferenceBackend):
         return output.asnumpy()
 
 
+def _fastest_equivalent(net: Any) -> Any:
+    """The BatchNorm-folded copy of a ``UNet3Plus`` (same logits to ~1e-5; ``benchmarks/RESULTS.md``);
+    any other cell, or a network with the classification-guided module, runs as it is."""
+    from ..networks import UNet3Plus
+    from ..networks.fusion import optimize_for_inference
+
+    if isinstance(net, UNet3Plus) and not getattr(net, "has_cgm", False):
+        return optimize_for_inference(net)
+    return net
+
+
 class OnnxRuntimeBackend(InferenceBackend):
     """An exported ONNX file run by ONNX Runtime on the CPU (no MindSpore needed to run it)."""
 
@@ -84,7 +95,11 @@ class OnnxRuntimeBackend(InferenceBackend):
     def __init__(self, model_path: Any, providers=("CPUExecutionProvider",)) -> None:
         onnxruntime = require("onnxruntime", "onnx", "Running the ONNX model")
         try:
-            self.session = onnxruntime.InferenceSession(str(model_path), providers=list(providers))
+            options = onnxruntime.SessionOptions()
+            # Idle worker threads spinning for work cost more than they save on few cores (0.87x measured).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self.session = onnxruntime.InferenceSession(str(model_path), sess_options=options,
+                                                        providers=list(providers))
         except Exception as error:
             raise InputError(f"cannot load ONNX model {model_path}: {error}. Export one with "
                              "'unet3plus export --format onnx'.") from None
