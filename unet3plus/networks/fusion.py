@@ -80,7 +80,8 @@ class InferenceUNet3Plus(nn.Cell):
     """UNet3+ forward with BatchNorm folded into the convolutions; eval-only, same logits.
 
     Built by ``fuse_batchnorm`` / ``optimize_for_inference`` from a trained ``UNet3Plus``; attribute names
-    follow the source network (``conv1.conv.0``, ``h1_PT_hd4_conv``, ...) minus the BatchNorm cells.
+    follow the source network (``conv1.conv.0``, ``h1_PT_hd4_conv``, ...) and every BatchNorm becomes an
+    identity, so the forward pass is ``UNet3Plus``'s own ``encode``/``decode``, not a copy of it.
     """
 
     def __init__(self, source: UNet3Plus, upsampling: str = "matmul") -> None:
@@ -103,12 +104,17 @@ class InferenceUNet3Plus(nn.Cell):
                 if resample == "pool":
                     setattr(self, name, getattr(source, name))  # MaxPool2d: stateless
                 setattr(self, name + "_conv", folded_conv(getattr(source, name + "_conv"), getattr(source, name + "_bn")))
+                setattr(self, name + "_bn", nn.Identity())
             setattr(self, f"conv{stage}d_1", folded_conv(getattr(source, f"conv{stage}d_1"), getattr(source, f"bn{stage}d_1")))
+            setattr(self, f"bn{stage}d_1", nn.Identity())
         self._decoder_plan = source._decoder_plan
         self.outconv1 = copied_conv(source.outconv1)
         self.set_train(False)
 
-    _check_input = UNet3Plus._check_input  # same shape checks and messages as the trainable network
+    # The same forward pass and shape checks (with the same messages) as the trainable network.
+    _check_input = UNet3Plus._check_input
+    encode = UNet3Plus.encode
+    decode = UNet3Plus.decode
 
     def set_train(self, mode: bool = True) -> "InferenceUNet3Plus":
         if mode:
@@ -116,7 +122,7 @@ class InferenceUNet3Plus(nn.Cell):
                              "call optimize_for_inference(net) again afterwards.")
         return super().set_train(False)
 
-    def _upsample(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
+    def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
         if self.upsampling == "gather":
             return resize_bilinear_two_tap(x, size)
         if self.upsampling == "interpolate":
@@ -124,22 +130,7 @@ class InferenceUNet3Plus(nn.Cell):
         return resize_bilinear_align_corners(x, size)  # GRAPH mode resolves the branch at compile time
 
     def construct(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        at_level = [self.conv1(x)]
-        for level in range(2, len(ENCODER_WIDTHS) + 1):
-            at_level.append(getattr(self, f"conv{level}")(self.pool2x(at_level[-1])))
-        for stage, branches in self._decoder_plan:
-            target_size = (at_level[stage - 1].shape[2], at_level[stage - 1].shape[3])
-            outputs = []
-            for name, level, resample in branches:
-                feature = at_level[level - 1]
-                if resample == "pool":
-                    feature = getattr(self, name)(feature)
-                elif resample == "up":
-                    feature = self._upsample(feature, target_size)
-                outputs.append(self.relu(getattr(self, name + "_conv")(feature)))
-            at_level[stage - 1] = self.relu(getattr(self, f"conv{stage}d_1")(ops.cat(outputs, 1)))
-        return self.outconv1(at_level[0])
+        return self.outconv1(self.decode(self.encode(x))[0])
 
 
 def fuse_batchnorm(net: UNet3Plus, upsampling: str = "matmul") -> InferenceUNet3Plus:

@@ -169,12 +169,16 @@ class UNet3Plus(nn.Cell):
                 if resample == "pool":
                     x = getattr(self, name)(x)
                 elif resample == "up":
-                    x = resize_bilinear_align_corners(x, target_size)
+                    x = self._resize(x, target_size)
                 x = getattr(self, name + "_conv")(x)
                 outputs.append(self.relu(getattr(self, name + "_bn")(x)))
             fused = getattr(self, f"conv{stage}d_1")(ops.cat(outputs, 1))
             at_level[stage - 1] = self.relu(getattr(self, f"bn{stage}d_1")(fused))
         return tuple(at_level)
+
+    def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
+        """The decoder's up-sampling (a method so that inference rewrites can swap it)."""
+        return resize_bilinear_align_corners(x, size)
 
     def construct(self, x: Tensor):
         decoded = self.decode(self.encode(x))
