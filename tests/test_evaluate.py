@@ -87,3 +87,16 @@ def test_a_multi_class_checkpoint_predicts_labels_and_is_scored_per_class(golden
                  "--csv", str(csv_path), "--no-progress", "--mode", "pynative"]) == 0
     header = open(csv_path).readline().strip().split(",")
     assert header == ["case", "dice_class1", "dice_class2", "iou_class1", "iou_class2", "predicted", "target"]
+
+
+def test_a_fine_tuned_variant_checkpoint_loads_with_its_extra_heads(golden_checkpoint, tmp_path):
+    import mindspore as ms
+
+    from unet3plus import UNet3Plus, load_checkpoint
+
+    variant = UNet3Plus(deep_supervision=True, cgm=True)
+    load_checkpoint(variant, golden_checkpoint)
+    ms.save_checkpoint(variant, str(tmp_path / "variant.ckpt"))
+    net = inference_network(tmp_path / "variant.ckpt")
+    assert net.deep_supervision and net.has_cgm
+    assert net.load_report.complete and not net.load_report.newly_initialised
