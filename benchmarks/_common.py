@@ -33,13 +33,13 @@ def network_entries(checkpoint_path: Path) -> Dict[str, np.ndarray]:
     return {name: parameter.asnumpy() for name, parameter in chosen.items()}
 
 
-def load_mindspore_network(checkpoint_path: Path, train: bool = False):
+def load_mindspore_network(checkpoint_path: Path, train: bool = False, lean_backward: bool = True):
     """A package ``UNet3Plus`` holding the checkpoint's weights, in eval mode unless ``train``."""
     import mindspore as ms
 
     from unet3plus import UNet3Plus
 
-    net = UNet3Plus()
+    net = UNet3Plus(lean_backward=lean_backward)
     arrays = network_entries(checkpoint_path)
     params = {name: ms.Parameter(ms.Tensor(value), name=name) for name, value in arrays.items()}
     not_loaded, unused = ms.load_param_into_net(net, params, strict_load=True)

@@ -129,6 +129,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-device-memory", default="")
     parser.add_argument("--phase", choices=["step", "forward", "grad-input", "grad-weights"], default="step",
                         help="training: how much of the step to run (memory breakdown)")
+    parser.add_argument("--stock-conv", action="store_true",
+                        help="training: MindSpore's own nn.Conv2d backward instead of the package's lean one")
     parser.add_argument("--optimize", action="store_true")
     parser.add_argument("--upsampling", default="", help="with --optimize: override its up-sampling choice")
     parser.add_argument("--compile", action="store_true")

@@ -22,8 +22,11 @@ from _harness import Spec, run_side_by_side  # noqa: E402
 EAGER_LABEL = "PyTorch eager"  # NCHW unless --torch-channels-last
 DEFAULT_LABEL = "MindSpore GRAPH (defaults)"
 
+STOCK_LABEL = "MindSpore GRAPH, stock nn.Conv2d backward (before the lean convolution)"
+
 MEMORY_VARIANTS: List[Spec] = [
     Spec(DEFAULT_LABEL, ["mindspore-train"]),
+    Spec(STOCK_LABEL, ["mindspore-train", "--stock-conv"]),
     Spec("MindSpore GRAPH jit_level=O1", ["mindspore-train", "--jit-level", "O1"]),
     Spec("MindSpore GRAPH memory_optimize_level=O1", ["mindspore-train", "--memory-optimize-level", "O1"]),
     Spec("MindSpore PyNative", ["mindspore-train", "--mode", "pynative"]),

@@ -115,6 +115,7 @@ class InferenceUNet3Plus(nn.Cell):
     _check_input = UNet3Plus._check_input
     encode = UNet3Plus.encode
     decode = UNet3Plus.decode
+    _upsample_and_convolve = UNet3Plus._upsample_and_convolve  # eval-only: resize, then the folded conv
 
     def set_train(self, mode: bool = True) -> "InferenceUNet3Plus":
         if mode:

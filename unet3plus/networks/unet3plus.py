@@ -74,6 +74,9 @@ class UNet3Plus(nn.Cell):
         deep_supervision: add side heads on hd2..hd5 (returned in training mode only).
         cgm: add the classification-guided module (class logits in training; gating in eval mode).
         cgm_threshold: class-presence probability above which the CGM lets a class through.
+        lean_backward: train with the package's lean convolution gradients (``networks/lean_conv.py``: a
+            fraction of the memory of MindSpore's stock CPU kernels, same numbers); ``False`` uses the stock
+            kernels. The forward pass and the parameters are the same either way.
 
     H and W must be multiples of 16 (the encoder halves them four times); ``unet3plus.predict`` pads
     arbitrary sizes for you.
@@ -87,6 +90,7 @@ class UNet3Plus(nn.Cell):
         deep_supervision: bool = False,
         cgm: bool = False,
         cgm_threshold: float = 0.5,
+        lean_backward: bool = True,
     ) -> None:
         super().__init__()
         if in_channels < 1 or n_classes < 1:
@@ -100,7 +104,7 @@ class UNet3Plus(nn.Cell):
         # Encoder: conv1..conv5, 2x2 max-pool between levels.
         level_in = in_channels
         for level, width in enumerate(widths, start=1):
-            setattr(self, f"conv{level}", UNetConv2(level_in, width))
+            setattr(self, f"conv{level}", UNetConv2(level_in, width, lean_backward=lean_backward))
             level_in = width
         self.pool2x = nn.MaxPool2d(kernel_size=2, stride=2)
 
@@ -115,15 +119,16 @@ class UNet3Plus(nn.Cell):
                     branch_in = widths[-1] if branch.level == n_levels else fused_channels
                 if branch.resample == "pool":
                     setattr(self, branch.name, nn.MaxPool2d(kernel_size=branch.factor, stride=branch.factor))
-                setattr(self, f"{branch.name}_conv", conv3x3(branch_in, BRANCH_CHANNELS))
+                upsample_factor = branch.factor if branch.resample == "up" else None
+                setattr(self, f"{branch.name}_conv", conv3x3(branch_in, BRANCH_CHANNELS, upsample_factor, lean_backward))
                 setattr(self, f"{branch.name}_bn", batch_norm(BRANCH_CHANNELS))
-            setattr(self, f"conv{stage}d_1", conv3x3(fused_channels, fused_channels))
+            setattr(self, f"conv{stage}d_1", conv3x3(fused_channels, fused_channels, lean_backward=lean_backward))
             setattr(self, f"bn{stage}d_1", batch_norm(fused_channels))
             plan.append((stage, tuple((b.name, b.level, b.resample) for b in branches)))
         self._decoder_plan = tuple(plan)
         self.relu = nn.ReLU()
 
-        self.outconv1 = conv3x3(fused_channels, n_classes)
+        self.outconv1 = conv3x3(fused_channels, n_classes, lean_backward=lean_backward)
 
         # Opt-in variants, under names the published checkpoint does not use.
         self.deep_supervision = bool(deep_supervision)
@@ -166,11 +171,12 @@ class UNet3Plus(nn.Cell):
             outputs = []
             for name, level, resample in branches:
                 x = at_level[level - 1]
-                if resample == "pool":
-                    x = getattr(self, name)(x)
-                elif resample == "up":
-                    x = self._resize(x, target_size)
-                x = getattr(self, name + "_conv")(x)
+                if resample == "up":
+                    x = self._upsample_and_convolve(name, x, target_size)
+                else:
+                    if resample == "pool":
+                        x = getattr(self, name)(x)
+                    x = getattr(self, name + "_conv")(x)
                 outputs.append(self.relu(getattr(self, name + "_bn")(x)))
             fused = getattr(self, f"conv{stage}d_1")(ops.cat(outputs, 1))
             at_level[stage - 1] = self.relu(getattr(self, f"bn{stage}d_1")(fused))
@@ -179,6 +185,14 @@ class UNet3Plus(nn.Cell):
     def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
         """The decoder's up-sampling (a method so that inference rewrites can swap it)."""
         return resize_bilinear_align_corners(x, size)
+
+    def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int]) -> Tensor:
+        """An up-sampling branch's resize and convolution. In training one fused cell does both, so that
+        the backward pass recomputes the up-sampled image instead of holding it (same numbers)."""
+        conv = getattr(self, name + "_conv")
+        if self.training:
+            return conv.upsample_and_convolve(x)
+        return conv(self._resize(x, size))
 
     def construct(self, x: Tensor):
         decoded = self.decode(self.encode(x))

@@ -1,0 +1,155 @@
+"""A 3x3 convolution with the same forward pass as ``nn.Conv2d`` and a backward pass that needs far less memory.
+
+Why: MindSpore 2.10's CPU kernels for the two convolution gradients (``Conv2DBackpropInput``,
+``Conv2DBackpropFilter``, oneDNN GEMM convolutions under the package's AVX2 cap) each keep an im2col-sized
+buffer of their own, outside the memory pool, for as long as the compiled graph lives: about 1 GB for
+every 80-channel convolution at 512x512, batch 2. Across UNet3+'s 45 convolutions that made a
+fine-tuning step peak at 14 GB. This backward pass uses kernels that keep nothing:
+
+* input gradient: the ordinary forward convolution of the output gradient with the weights flipped and
+  transposed (a 3x3 'same' convolution's adjoint);
+* weight gradient: nine batched matrix products, one per kernel tap, of the output gradient shifted by that
+  tap's offset with the input read in place (see ``weight_gradient``).
+
+It also avoids broadcasting element-wise products, whose CPU kernel keeps two 8-byte index arrays per
+output element. The decoder's up-sampling branches go one step further (``upsample_and_convolve``): the
+backward pass recomputes the up-sampled image from the small input instead of keeping it from the forward
+pass. Measured effect: ``benchmarks/RESULTS.md``; gradients equal the stock ones to float32 rounding
+(``tests/test_lean_conv.py``).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from mindspore import Tensor, nn, ops
+
+from .resize import interpolation_matrix, resize_bilinear_align_corners
+
+KERNEL = 3
+PADDING = 1
+
+
+class _Conv3x3Function(nn.Cell):
+    """``conv3x3(x, weight)`` as a differentiable function with a hand-written ``bprop``."""
+
+    def __init__(self, forward_conv: ops.Conv2D, in_channels: int) -> None:
+        super().__init__()
+        self.forward_conv = forward_conv  # nn.Conv2d's own primitive: same kernel, and ONNX export knows it
+        self.adjoint_conv = ops.Conv2D(in_channels, KERNEL, pad_mode="pad", pad=PADDING)
+        self.batch_matmul_bt = ops.BatchMatMul(transpose_b=True)
+
+    def construct(self, x: Tensor, weight: Tensor) -> Tensor:
+        return self.forward_conv(x, weight)
+
+    def bprop(self, x: Tensor, weight: Tensor, out: Tensor, dout: Tensor):
+        x = ops.depend(x, dout)  # build the padded copy only once the backward pass reaches this layer
+        return self.input_gradient(weight, dout), self.weight_gradient(zero_column_rows(x), dout)
+
+    def input_gradient(self, weight: Tensor, dout: Tensor) -> Tensor:
+        flipped = ops.flip(weight, (2, 3)).transpose(1, 0, 2, 3)  # (in, out, 3, 3), taps reversed
+        return self.adjoint_conv(dout, flipped)
+
+    def weight_gradient(self, x_rows: Tensor, dout: Tensor) -> Tensor:
+        """``dW[o, c, i, j] = sum over n, h, w of dout[n, o, h, w] * x[n, c, h + i - 1, w + j - 1]``.
+
+        ``x_rows`` is the input as ``zero_column_rows`` lays it out: rows end to end, each followed by a
+        zero, so that moving a pixel by ``(di, dj)`` is moving it by ``di * (W + 1) + dj`` along one axis;
+        a one-column move that leaves the image lands on a zero instead of wrapping into the next row, and
+        moving past the first or last row brings in zeros. Each tap is then one product of the shifted
+        output gradient with the input, and the taps run one after another so that only one shifted copy
+        exists at a time.
+        """
+        batch, out_channels, height, width = dout.shape
+        in_channels = x_rows.shape[1]
+        row = width + 1
+        dout_rows = zero_column_rows(dout)
+        taps = []
+        for di in range(-PADDING, PADDING + 1):
+            for dj in range(-PADDING, PADDING + 1):
+                shifted = _shift_last_axis(dout_rows, di * row + dj)
+                if taps:
+                    shifted = ops.depend(shifted, taps[-1])
+                taps.append(self.batch_matmul_bt(shifted, x_rows).sum(0))  # (out, in)
+        return ops.stack(taps, 2).reshape(out_channels, in_channels, KERNEL, KERNEL)
+
+
+class _UpsampleConv3x3Function(_Conv3x3Function):
+    """``conv3x3(upsample(x), weight)`` that keeps only the small ``x`` for the backward pass.
+
+    The up-sampled image (80 or 256 channels at full resolution in the decoder's first stage) is the
+    largest thing a training step would otherwise hold from its forward pass; it is cheap to recompute.
+    """
+
+    def __init__(self, forward_conv: ops.Conv2D, in_channels: int, factor: int) -> None:
+        super().__init__(forward_conv, in_channels)
+        self.factor = factor
+
+    def construct(self, x: Tensor, weight: Tensor) -> Tensor:
+        size = (x.shape[2] * self.factor, x.shape[3] * self.factor)
+        return self.forward_conv(resize_bilinear_align_corners(x, size), weight)
+
+    def bprop(self, x: Tensor, weight: Tensor, out: Tensor, dout: Tensor):
+        batch, channels, height, width = x.shape
+        size = (height * self.factor, width * self.factor)
+        rows = interpolation_matrix(height, size[0])  # (H, h)
+        columns = interpolation_matrix(width, size[1])  # (W, w)
+        # Recompute the up-sampled image directly in weight_gradient's layout: a zero after every row.
+        columns_t_padded = np.concatenate([columns.T, np.zeros((width, 1), np.float32)], axis=1)
+        x = ops.depend(x, dout)
+        upsampled_rows = ops.matmul(ops.matmul(Tensor(rows), x), Tensor(columns_t_padded))
+        dweight = self.weight_gradient(upsampled_rows.reshape(batch, channels, -1), dout)
+        dupsampled = self.input_gradient(weight, ops.depend(dout, dweight))  # after: one big buffer at a time
+        dx = ops.matmul(Tensor(rows.T), ops.matmul(dupsampled, Tensor(columns)))  # the resize's adjoint
+        return dx, dweight
+
+
+def zero_column_rows(x: Tensor) -> Tensor:
+    """``(N, C, H, W) -> (N, C, H * (W + 1))``: the rows end to end, each followed by one zero."""
+    batch, channels, height, _ = x.shape
+    padded = ops.concat((x, ops.zeros((batch, channels, height, 1), x.dtype)), 3)
+    return padded.reshape(batch, channels, -1)
+
+
+def _shift_last_axis(x: Tensor, offset: int) -> Tensor:
+    """``y[..., q] = x[..., q - offset]``, zero where ``q - offset`` falls outside the axis."""
+    if offset == 0:
+        return x
+    length = x.shape[-1]
+    zeros = ops.zeros(x.shape[:-1] + (abs(offset),), x.dtype)
+    if offset > 0:
+        return ops.concat((zeros, x[..., :length - offset]), -1)
+    return ops.concat((x[..., -offset:], zeros), -1)
+
+
+class Conv3x3(nn.Conv2d):
+    """``nn.Conv2d(in, out, 3, pad_mode="pad", padding=1)`` without bias, with the lean backward pass.
+
+    Same parameter (``weight``), same initialisation and the same forward kernel as ``nn.Conv2d``, so
+    checkpoints, BatchNorm folding and export treat it as the plain convolution it computes. With
+    ``upsample_factor``, ``upsample_and_convolve(x)`` computes ``conv(upsample(x))`` (align-corners bilinear,
+    ``factor`` times larger) without keeping the up-sampled image for the backward pass.
+    ``lean_backward=False`` uses MindSpore's stock gradient kernels instead (for comparison, or on a
+    device where they are the better choice).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, weight_init: str = "HeNormal",
+                 upsample_factor: Optional[int] = None, lean_backward: bool = True) -> None:
+        super().__init__(in_channels, out_channels, KERNEL, pad_mode="pad", padding=PADDING, weight_init=weight_init)
+        self.lean_backward = bool(lean_backward)
+        self.upsample_factor = upsample_factor
+        self.function = _Conv3x3Function(self.conv2d, in_channels)
+        if upsample_factor is not None:
+            self.upsample_function = _UpsampleConv3x3Function(self.conv2d, in_channels, upsample_factor)
+
+    def construct(self, x: Tensor) -> Tensor:
+        if self.lean_backward:
+            return self.function(x, self.weight)
+        return self.conv2d(x, self.weight)
+
+    def upsample_and_convolve(self, x: Tensor) -> Tensor:
+        if self.lean_backward:
+            return self.upsample_function(x, self.weight)
+        size = (x.shape[2] * self.upsample_factor, x.shape[3] * self.upsample_factor)
+        return self.conv2d(resize_bilinear_align_corners(x, size), self.weight)
