@@ -61,7 +61,7 @@ class _Conv3x3Function(nn.Cell):
         output gradient with the input, and the taps run one after another so that only one shifted copy
         exists at a time.
         """
-        batch, out_channels, height, width = dout.shape
+        _, out_channels, _, width = dout.shape
         in_channels = x_rows.shape[1]
         row = width + 1
         dout_rows = zero_column_rows(dout)
