@@ -19,7 +19,7 @@ pass. Measured effect: ``benchmarks/RESULTS.md``; gradients equal the stock ones
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -86,13 +86,15 @@ class _UpsampleConv3x3Function(_Conv3x3Function):
         super().__init__(forward_conv, in_channels)
         self.factor = factor
 
+    def upsampled_size(self, x: Tensor) -> Tuple[int, int]:
+        return x.shape[2] * self.factor, x.shape[3] * self.factor
+
     def construct(self, x: Tensor, weight: Tensor) -> Tensor:
-        size = (x.shape[2] * self.factor, x.shape[3] * self.factor)
-        return self.forward_conv(resize_bilinear_align_corners(x, size), weight)
+        return self.forward_conv(resize_bilinear_align_corners(x, self.upsampled_size(x)), weight)
 
     def bprop(self, x: Tensor, weight: Tensor, out: Tensor, dout: Tensor):
         batch, channels, height, width = x.shape
-        size = (height * self.factor, width * self.factor)
+        size = self.upsampled_size(x)
         rows = interpolation_matrix(height, size[0])  # (H, h)
         columns = interpolation_matrix(width, size[1])  # (W, w)
         # Recompute the up-sampled image directly in weight_gradient's layout: a zero after every row.
@@ -138,7 +140,6 @@ class Conv3x3(nn.Conv2d):
                  upsample_factor: Optional[int] = None, lean_backward: bool = True) -> None:
         super().__init__(in_channels, out_channels, KERNEL, pad_mode="pad", padding=PADDING, weight_init=weight_init)
         self.lean_backward = bool(lean_backward)
-        self.upsample_factor = upsample_factor
         self.function = _Conv3x3Function(self.conv2d, in_channels)
         if upsample_factor is not None:
             self.upsample_function = _UpsampleConv3x3Function(self.conv2d, in_channels, upsample_factor)
@@ -151,5 +152,5 @@ class Conv3x3(nn.Conv2d):
     def upsample_and_convolve(self, x: Tensor) -> Tensor:
         if self.lean_backward:
             return self.upsample_function(x, self.weight)
-        size = (x.shape[2] * self.upsample_factor, x.shape[3] * self.upsample_factor)
+        size = self.upsample_function.upsampled_size(x)
         return self.conv2d(resize_bilinear_align_corners(x, size), self.weight)
