@@ -6,6 +6,7 @@ from mindspore import nn, ops
 
 import unet3plus  # noqa: F401  (oneDNN default before the first convolution)
 from unet3plus.networks.lean_conv import Conv3x3
+from unet3plus.networks.resize import resize_bilinear_align_corners
 
 
 def _pair(in_channels: int, out_channels: int, seed: int):
@@ -97,3 +98,36 @@ def test_eval_mode_takes_the_plain_resize_then_convolution_path():
     ms.load_param_into_net(stock, {p.name: p for p in net.get_parameters()})
     stock.set_train(False)
     np.testing.assert_allclose(eval_logits, stock(x).asnumpy(), rtol=0, atol=1e-5)
+
+
+
+class _UpsampleThenConvolve(nn.Cell):
+    """``conv(upsample(x))``: the lean fused branch, or (``size`` given) resize followed by a stock conv."""
+
+    def __init__(self, conv: nn.Cell, size=None):
+        super().__init__()
+        self.conv, self.size = conv, size
+
+    def construct(self, x):
+        if self.size is None:
+            return self.conv.upsample_and_convolve(x)
+        return self.conv(resize_bilinear_align_corners(x, self.size))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["pynative", "graph"])
+@pytest.mark.parametrize("shape,factor", [((2, 5, 3, 7, 4), 2), ((1, 6, 4, 4, 3), 4), ((3, 2, 2, 5, 1), 3)])
+def test_upsampling_gradients_match_resize_then_stock_convolution(shape, factor, graph):
+    """The up-sampling branch's backward works at low resolution; it must equal resize + ``nn.Conv2d``'s."""
+    batch, in_channels, height, width, out_channels = shape
+    rng = np.random.default_rng(sum(shape) + factor)
+    x = rng.standard_normal((batch, in_channels, height, width)).astype(np.float32)
+    target = rng.standard_normal((batch, out_channels, height * factor, width * factor)).astype(np.float32)
+    _, stock = _pair(in_channels, out_channels, seed=2)
+    lean = Conv3x3(in_channels, out_channels, upsample_factor=factor)
+    lean.weight.set_data(stock.weight.value())
+    lean_dx, lean_dw = _gradients(_UpsampleThenConvolve(lean), x, target, graph)
+    stock_dx, stock_dw = _gradients(_UpsampleThenConvolve(stock, (height * factor, width * factor)), x, target, graph)
+    assert lean_dx.shape == stock_dx.shape == x.shape
+    assert lean_dw.shape == stock_dw.shape == (out_channels, in_channels, 3, 3)
+    np.testing.assert_allclose(lean_dx, stock_dx, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(lean_dw, stock_dw, rtol=1e-5, atol=1e-4)

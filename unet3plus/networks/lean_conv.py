@@ -45,7 +45,9 @@ class _Conv3x3Function(nn.Cell):
 
     def bprop(self, x: Tensor, weight: Tensor, out: Tensor, dout: Tensor):
         x = ops.depend(x, dout)  # build the padded copy only once the backward pass reaches this layer
-        return self.input_gradient(weight, dout), self.weight_gradient(zero_column_rows(x), dout)
+        dweight = self.weight_gradient(zero_column_rows(x), dout)
+        # The layers below wait for this one's weight gradient, so its buffers are gone before theirs exist.
+        return self.input_gradient(weight, ops.depend(dout, dweight)), dweight
 
     def input_gradient(self, weight: Tensor, dout: Tensor) -> Tensor:
         flipped = ops.flip(weight, (2, 3)).transpose(1, 0, 2, 3)  # (in, out, 3, 3), taps reversed
@@ -68,18 +70,24 @@ class _Conv3x3Function(nn.Cell):
         taps = []
         for di in range(-PADDING, PADDING + 1):
             for dj in range(-PADDING, PADDING + 1):
-                shifted = _shift_last_axis(dout_rows, di * row + dj)
-                if taps:
-                    shifted = ops.depend(shifted, taps[-1])
+                # The copy itself must wait for the previous tap: ``depend`` on the copy's *result* would
+                # still let the scheduler make all nine copies up front and hold them at once.
+                source = ops.depend(dout_rows, taps[-1]) if taps else dout_rows
+                shifted = _shift_last_axis(source, di * row + dj)
                 taps.append(self.batch_matmul_bt(shifted, x_rows).sum(0))  # (out, in)
         return ops.stack(taps, 2).reshape(out_channels, in_channels, KERNEL, KERNEL)
 
 
 class _UpsampleConv3x3Function(_Conv3x3Function):
-    """``conv3x3(upsample(x), weight)`` that keeps only the small ``x`` for the backward pass.
+    """``conv3x3(upsample(x), weight)`` whose backward pass never builds a full-resolution image.
 
-    The up-sampled image (80 or 256 channels at full resolution in the decoder's first stage) is the
-    largest thing a training step would otherwise hold from its forward pass; it is cheap to recompute.
+    Both gradients are linear in the output gradient ``dout`` and the up-sampling is ``rows @ x @ columns.T``,
+    so every sum over the large image can be moved to the small one: for each kernel tap ``(di, dj)``,
+    ``z = rows_di.T @ dout @ columns_dj`` is the output gradient shifted by the tap and taken back to the
+    input's resolution (``rows_di`` is ``rows`` moved by ``di``, which is the tap's shift and its zero
+    padding in one constant matrix). Then ``dW[:, :, tap] = z . x`` and ``dx = sum over taps of
+    W[:, :, tap].T @ z``. The stock gradients would build the up-sampled image (80 or 256 channels at full
+    resolution) and its gradient; this needs only ``dout`` (16 channels) and nine low-resolution ``z``.
     """
 
     def __init__(self, forward_conv: ops.Conv2D, in_channels: int, factor: int) -> None:
@@ -94,17 +102,35 @@ class _UpsampleConv3x3Function(_Conv3x3Function):
 
     def bprop(self, x: Tensor, weight: Tensor, out: Tensor, dout: Tensor):
         batch, channels, height, width = x.shape
+        out_channels = weight.shape[0]
         size = self.upsampled_size(x)
         rows = interpolation_matrix(height, size[0])  # (H, h)
         columns = interpolation_matrix(width, size[1])  # (W, w)
-        # Recompute the up-sampled image directly in weight_gradient's layout: a zero after every row.
-        columns_t_padded = np.concatenate([columns.T, np.zeros((width, 1), np.float32)], axis=1)
-        x = ops.depend(x, dout)
-        upsampled_rows = ops.matmul(ops.matmul(Tensor(rows), x), Tensor(columns_t_padded))
-        dweight = self.weight_gradient(upsampled_rows.reshape(batch, channels, -1), dout)
-        dupsampled = self.input_gradient(weight, ops.depend(dout, dweight))  # after: one big buffer at a time
-        dx = ops.matmul(Tensor(rows.T), ops.matmul(dupsampled, Tensor(columns)))  # the resize's adjoint
-        return dx, dweight
+        offsets = range(-PADDING, PADDING + 1)
+        by_column = [ops.matmul(dout, Tensor(_moved_rows(columns, dj))) for dj in offsets]  # (N, O, H, w)
+        taps = []
+        for di in offsets:
+            rows_t = Tensor(_moved_rows(rows, di).T)
+            for column_product in by_column:
+                taps.append(ops.matmul(rows_t, column_product))  # (N, O, h, w)
+        z = ops.stack(taps, 2).reshape(batch, out_channels * KERNEL * KERNEL, height * width)  # (N, O*9, h*w)
+        x_flat = x.reshape(batch, channels, height * width)
+        dweight = self.batch_matmul_bt(z, x_flat).sum(0)  # (O*9, C)
+        dweight = dweight.reshape(out_channels, KERNEL * KERNEL, channels).transpose(0, 2, 1)
+        weight_by_tap = weight.reshape(out_channels, channels, KERNEL * KERNEL).transpose(1, 0, 2)
+        dx = ops.matmul(weight_by_tap.reshape(channels, -1), z)  # (N, C, h*w)
+        return dx.reshape(x.shape), dweight.reshape(weight.shape)
+
+
+def _moved_rows(matrix: np.ndarray, offset: int) -> np.ndarray:
+    """``out[p] = matrix[p + offset]``, zero where ``p + offset`` is outside: a tap's shift and padding."""
+    moved = np.zeros_like(matrix)
+    length = matrix.shape[0]
+    if offset >= 0:
+        moved[:length - offset] = matrix[offset:]
+    else:
+        moved[-offset:] = matrix[:length + offset]
+    return moved
 
 
 def zero_column_rows(x: Tensor) -> Tensor:
