@@ -4,7 +4,7 @@ Groups (``--groups``):
   isa       which oneDNN ISA caps avoid MindSpore's reference convolution (ONEDNN_VERBOSE probe), then
             GRAPH-mode time for every cap that does not hit the reference kernel
   jit       GRAPH jit levels O0 / O1 / O2
-  fusion    BatchNorm folding and the up-sampling variants (matmul / two-tap gather / resize kernel)
+  fusion    BatchNorm folding and the up-sampling variants (low-resolution / matmul / two-tap gather / resize kernel)
   threads   MindSpore CPU kernel threads (op_tuning.threads_num) and OMP_NUM_THREADS
   ort       onnxruntime session options, on the plain and the optimised export
   torch     PyTorch eager NCHW vs channels-last (context for the rival)
@@ -36,7 +36,8 @@ conv(ms.Tensor(np.ones((1, 16, 32, 32), np.float32)))
 """
 
 
-ONNX_VARIANTS = {"as trained": None, "BN folded": "matmul", "BN folded + gather up-sampling": "gather"}
+ONNX_VARIANTS = {"as trained": None, "BN folded": "low-resolution", "BN folded + matmul up-sampling": "matmul",
+                 "BN folded + gather up-sampling": "gather"}
 
 
 def probe_isa(cap: str) -> Tuple[str, str]:
@@ -68,7 +69,7 @@ def jit_group(args) -> List[Spec]:
 
 def fusion_group(args) -> List[Spec]:
     specs = [Spec("GRAPH, UNet3Plus as trained", ["mindspore"])]
-    for mode in ("matmul", "gather", "interpolate"):
+    for mode in ("low-resolution", "matmul", "gather", "interpolate"):
         specs.append(Spec(f"GRAPH, BN folded, up-sampling={mode}", ["mindspore", "--optimize", "--upsampling", mode]))
     specs.append(Spec("PyNative, UNet3Plus as trained", ["mindspore", "--mode", "pynative"]))
     specs.append(Spec("PyNative, BN folded, up-sampling=interpolate", ["mindspore", "--mode", "pynative", "--optimize",

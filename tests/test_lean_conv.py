@@ -131,3 +131,14 @@ def test_upsampling_gradients_match_resize_then_stock_convolution(shape, factor,
     assert lean_dw.shape == stock_dw.shape == (out_channels, in_channels, 3, 3)
     np.testing.assert_allclose(lean_dx, stock_dx, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(lean_dw, stock_dw, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["pynative", "graph"])
+def test_one_pixel_wide_feature_maps(graph):
+    """Every tap but the centre reads padding: the shifts must yield zeros, not fail on empty slices."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 1, 1)).astype(np.float32)
+    target = rng.standard_normal((2, 4, 1, 1)).astype(np.float32)
+    lean, stock = _pair(3, 4, seed=3)
+    for lean_gradient, stock_gradient in zip(_gradients(lean, x, target, graph), _gradients(stock, x, target, graph)):
+        np.testing.assert_allclose(lean_gradient, stock_gradient, rtol=1e-5, atol=1e-5)

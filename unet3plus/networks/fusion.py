@@ -2,10 +2,12 @@
 
 * ``fuse_batchnorm``: every conv -> BatchNorm pair becomes one convolution with a bias (eval-mode
   BatchNorm is an affine map per channel, so it folds into the preceding bias-free conv's weights).
-* up-sampling: the trained network's bilinear ``align_corners=True`` resize is two dense matrix
-  products (exportable to ONNX; 35 GFLOP per 512x512 image, mostly multiplications by zero). The
-  alternatives here, a two-tap gather-and-blend and MindSpore's own resize kernel, give the same numbers;
-  in MindSpore on CPU they measured no faster (gather: 1.5x slower, 4x the memory), see RESULTS.md.
+* up-sampling: each up-sampling branch (bilinear ``align_corners=True`` resize, then a 3x3 conv) is by
+  default computed at the input's low resolution ("low-resolution", ``lean_conv.upsample_then_conv3x3``,
+  the same path ``UNet3Plus`` itself takes): a 1x1 conv per kernel tap, then the two interpolation matrices
+  moved by the tap, so the up-sampled image is never built. The alternatives resize first: two dense
+  matrix products ("matmul"), a two-tap gather-and-blend ("gather", 1.5x slower, 4x the memory) or
+  MindSpore's own resize kernel ("interpolate", does not export to ONNX). Same numbers to float32 rounding.
 
 ``optimize_for_inference`` applies what measured best (``benchmarks/RESULTS.md``) and is what prediction
 and export should call. The result is eval-only: it has no BatchNorm to train.
@@ -19,9 +21,10 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 
 from .blocks import interpolation_matrix, resize_bilinear_align_corners
+from .lean_conv import upsample_then_conv3x3
 from .unet3plus import ENCODER_WIDTHS, UNet3Plus
 
-UPSAMPLING_MODES = ("matmul", "gather", "interpolate")
+UPSAMPLING_MODES = ("low-resolution", "matmul", "gather", "interpolate")
 
 
 def folded_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -84,7 +87,7 @@ class InferenceUNet3Plus(nn.Cell):
     identity, so the forward pass is ``UNet3Plus``'s own ``encode``/``decode``, not a copy of it.
     """
 
-    def __init__(self, source: UNet3Plus, upsampling: str = "matmul") -> None:
+    def __init__(self, source: UNet3Plus, upsampling: str = "low-resolution") -> None:
         super().__init__()
         if upsampling not in UPSAMPLING_MODES:
             raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {upsampling!r}")
@@ -115,13 +118,18 @@ class InferenceUNet3Plus(nn.Cell):
     _check_input = UNet3Plus._check_input
     encode = UNet3Plus.encode
     decode = UNet3Plus.decode
-    _upsample_and_convolve = UNet3Plus._upsample_and_convolve  # eval-only: resize, then the folded conv
 
     def set_train(self, mode: bool = True) -> "InferenceUNet3Plus":
         if mode:
             raise ValueError("InferenceUNet3Plus has no BatchNorm to train; train the original UNet3Plus and "
                              "call optimize_for_inference(net) again afterwards.")
         return super().set_train(False)
+
+    def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int]) -> Tensor:
+        conv = getattr(self, name + "_conv")  # folded: a 3x3 nn.Conv2d with a bias
+        if self.upsampling == "low-resolution":
+            return ops.bias_add(upsample_then_conv3x3(x, conv.weight, size[0] // x.shape[2]), conv.bias)
+        return conv(self._resize(x, size))
 
     def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
         if self.upsampling == "gather":
@@ -134,7 +142,7 @@ class InferenceUNet3Plus(nn.Cell):
         return self.outconv1(self.decode(self.encode(x))[0])
 
 
-def fuse_batchnorm(net: UNet3Plus, upsampling: str = "matmul") -> InferenceUNet3Plus:
+def fuse_batchnorm(net: UNet3Plus, upsampling: str = "low-resolution") -> InferenceUNet3Plus:
     """An eval-only copy of ``net`` with every BatchNorm folded into its convolution (same logits).
 
     ``net`` itself is left untouched (its weights are copied), so it can still be trained. Deep-supervision
@@ -157,4 +165,4 @@ def optimize_for_inference(net: UNet3Plus) -> InferenceUNet3Plus:
     return fuse_batchnorm(net, upsampling=DEFAULT_UPSAMPLING)
 
 
-DEFAULT_UPSAMPLING = "matmul"  # measured as fast as "interpolate" in MindSpore, and it exports to ONNX
+DEFAULT_UPSAMPLING = "low-resolution"  # the fastest measured (RESULTS.md), and it exports to ONNX

@@ -9,12 +9,14 @@ fine-tuning step peak at 14 GB. This backward pass uses kernels that keep nothin
 * input gradient: the ordinary forward convolution of the output gradient with the weights flipped and
   transposed (a 3x3 'same' convolution's adjoint);
 * weight gradient: nine batched matrix products, one per kernel tap, of the output gradient shifted by that
-  tap's offset with the input read in place (see ``weight_gradient``).
+  tap's offset with the input read in place (see ``weight_gradient``), computed before the input gradient
+  so that one layer's buffers are gone before the next layer's exist.
 
 It also avoids broadcasting element-wise products, whose CPU kernel keeps two 8-byte index arrays per
-output element. The decoder's up-sampling branches go one step further (``upsample_and_convolve``): the
-backward pass recomputes the up-sampled image from the small input instead of keeping it from the forward
-pass. Measured effect: ``benchmarks/RESULTS.md``; gradients equal the stock ones to float32 rounding
+output element. The decoder's up-sampling branches go further (``_UpsampleConv3x3Function``): their
+gradients are computed at the input's low resolution, so the backward pass never builds the up-sampled
+image (up to 256 channels at full resolution) or its gradient, and does a fraction of the arithmetic.
+Measured effect: ``benchmarks/RESULTS.md``; gradients equal the stock ones to float32 rounding
 (``tests/test_lean_conv.py``).
 """
 from __future__ import annotations
@@ -44,8 +46,7 @@ class _Conv3x3Function(nn.Cell):
         return self.forward_conv(x, weight)
 
     def bprop(self, x: Tensor, weight: Tensor, out: Tensor, dout: Tensor):
-        x = ops.depend(x, dout)  # build the padded copy only once the backward pass reaches this layer
-        dweight = self.weight_gradient(zero_column_rows(x), dout)
+        dweight = self.weight_gradient(x, dout)
         # The layers below wait for this one's weight gradient, so its buffers are gone before theirs exist.
         return self.input_gradient(weight, ops.depend(dout, dweight)), dweight
 
@@ -53,33 +54,34 @@ class _Conv3x3Function(nn.Cell):
         flipped = ops.flip(weight, (2, 3)).transpose(1, 0, 2, 3)  # (in, out, 3, 3), taps reversed
         return self.adjoint_conv(dout, flipped)
 
-    def weight_gradient(self, x_rows: Tensor, dout: Tensor) -> Tensor:
-        """``dW[o, c, i, j] = sum over n, h, w of dout[n, o, h, w] * x[n, c, h + i - 1, w + j - 1]``.
+    def weight_gradient(self, x: Tensor, dout: Tensor) -> Tensor:
+        """``dW[o, c, i, j] = sum over n, p, q of x[n, c, p, q] * dout[n, o, p - di, q - dj]``, ``(di, dj) = (i - 1, j - 1)``.
 
-        ``x_rows`` is the input as ``zero_column_rows`` lays it out: rows end to end, each followed by a
-        zero, so that moving a pixel by ``(di, dj)`` is moving it by ``di * (W + 1) + dj`` along one axis;
-        a one-column move that leaves the image lands on a zero instead of wrapping into the next row, and
-        moving past the first or last row brings in zeros. Each tap is then one product of the shifted
-        output gradient with the input, and the taps run one after another so that only one shifted copy
-        exists at a time.
+        Each tap is one batched product of the output gradient, shifted by the tap with zeros coming in,
+        with the input read in place (both flattened to one axis). The shift is built in two steps that
+        only ever copy along the last axis, which MindSpore's CPU slicing does fast: the columns of each row
+        first, then whole rows (a move along the flattened axis by a multiple of the width, which cannot
+        wrap). The taps run one after another so that at most two shifted copies exist at a time.
         """
-        _, out_channels, _, width = dout.shape
-        in_channels = x_rows.shape[1]
-        row = width + 1
-        dout_rows = zero_column_rows(dout)
+        batch, out_channels, height, width = dout.shape
+        in_channels = x.shape[1]
+        x_flat = x.reshape(batch, in_channels, height * width)
         taps = []
-        for di in range(-PADDING, PADDING + 1):
-            for dj in range(-PADDING, PADDING + 1):
-                # The copy itself must wait for the previous tap: ``depend`` on the copy's *result* would
-                # still let the scheduler make all nine copies up front and hold them at once.
-                source = ops.depend(dout_rows, taps[-1]) if taps else dout_rows
-                shifted = _shift_last_axis(source, di * row + dj)
-                taps.append(self.batch_matmul_bt(shifted, x_rows).sum(0))  # (out, in)
-        return ops.stack(taps, 2).reshape(out_channels, in_channels, KERNEL, KERNEL)
+        for dj in range(-PADDING, PADDING + 1):
+            # Each copy waits for the previous tap: ``depend`` on a copy's *result* would still let the
+            # scheduler make every copy up front and hold them all at once.
+            source = ops.depend(dout, taps[-1]) if taps else dout
+            columns_moved = _shift_last_axis(source, dj).reshape(batch, out_channels, height * width)
+            for di in range(-PADDING, PADDING + 1):
+                source = ops.depend(columns_moved, taps[-1]) if taps else columns_moved
+                shifted = _shift_last_axis(source, di * width)
+                taps.append(self.batch_matmul_bt(shifted, x_flat).sum(0))  # (out, in)
+        by_column_then_row = ops.stack(taps, 2).reshape(out_channels, in_channels, KERNEL, KERNEL)
+        return by_column_then_row.transpose(0, 1, 3, 2)
 
 
 class _UpsampleConv3x3Function(_Conv3x3Function):
-    """``conv3x3(upsample(x), weight)`` whose backward pass never builds a full-resolution image.
+    """``conv3x3(upsample(x), weight)`` whose forward and backward passes never build a full-resolution image.
 
     Both gradients are linear in the output gradient ``dout`` and the up-sampling is ``rows @ x @ columns.T``,
     so every sum over the large image can be moved to the small one: for each kernel tap ``(di, dj)``,
@@ -98,7 +100,7 @@ class _UpsampleConv3x3Function(_Conv3x3Function):
         return x.shape[2] * self.factor, x.shape[3] * self.factor
 
     def construct(self, x: Tensor, weight: Tensor) -> Tensor:
-        return self.forward_conv(resize_bilinear_align_corners(x, self.upsampled_size(x)), weight)
+        return upsample_then_conv3x3(x, weight, self.factor)
 
     def bprop(self, x: Tensor, weight: Tensor, out: Tensor, dout: Tensor):
         batch, channels, height, width = x.shape
@@ -122,6 +124,33 @@ class _UpsampleConv3x3Function(_Conv3x3Function):
         return dx.reshape(x.shape), dweight.reshape(weight.shape)
 
 
+def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int) -> Tensor:
+    """``conv3x3(upsample(x), weight)`` without building the up-sampled image.
+
+    ``upsample(x)`` is ``rows @ x @ columns.T``, so each kernel tap ``(di, dj)`` contributes
+    ``rows_di @ (W[:, :, tap] x) @ columns_dj.T``: a 1x1 convolution at the input's low resolution, then the
+    two interpolation matrices moved by the tap (``_moved_rows``: the shift and the zero padding in one
+    constant). The nine taps are summed inside two matrix products by stacking the moved matrices. For the
+    decoder's 256-channel, 16x branch this is about a twentieth of the arithmetic of up-sampling first, and
+    its largest intermediate has the output's 16 channels instead of the input's 256.
+    """
+    batch, channels, height, width = x.shape
+    out_channels = weight.shape[0]
+    rows = interpolation_matrix(height, height * factor)  # (H, h)
+    columns = interpolation_matrix(width, width * factor)  # (W, w)
+    offsets = range(-PADDING, PADDING + 1)
+    rows_by_tap = np.concatenate([_moved_rows(rows, di) for di in offsets], axis=1)  # (H, 3h)
+    columns_by_tap_t = np.concatenate([_moved_rows(columns, dj).T for dj in offsets], axis=0)  # (3w, W)
+    # Rows of the 1x1 convolution ordered (dj, o, di): its output then reshapes, without copying, into
+    # (N, dj, O, di * h + row, w), which is what ``rows_by_tap`` multiplies.
+    taps_weight = weight.transpose(3, 0, 2, 1).reshape(KERNEL * out_channels * KERNEL, channels)
+    low = ops.matmul(taps_weight, x.reshape(batch, channels, height * width))
+    low = low.reshape(batch, KERNEL, out_channels, KERNEL * height, width)
+    tall = ops.matmul(Tensor(rows_by_tap), low)  # (N, dj, O, H, w)
+    tall = tall.transpose(0, 2, 3, 1, 4).reshape(batch, out_channels, height * factor, KERNEL * width)
+    return ops.matmul(tall, Tensor(columns_by_tap_t))  # (N, O, H, W)
+
+
 def _moved_rows(matrix: np.ndarray, offset: int) -> np.ndarray:
     """``out[p] = matrix[p + offset]``, zero where ``p + offset`` is outside: a tap's shift and padding."""
     moved = np.zeros_like(matrix)
@@ -133,18 +162,13 @@ def _moved_rows(matrix: np.ndarray, offset: int) -> np.ndarray:
     return moved
 
 
-def zero_column_rows(x: Tensor) -> Tensor:
-    """``(N, C, H, W) -> (N, C, H * (W + 1))``: the rows end to end, each followed by one zero."""
-    batch, channels, height, _ = x.shape
-    padded = ops.concat((x, ops.zeros((batch, channels, height, 1), x.dtype)), 3)
-    return padded.reshape(batch, channels, -1)
-
-
 def _shift_last_axis(x: Tensor, offset: int) -> Tensor:
     """``y[..., q] = x[..., q - offset]``, zero where ``q - offset`` falls outside the axis."""
     if offset == 0:
         return x
     length = x.shape[-1]
+    if abs(offset) >= length:  # e.g. a 1-pixel-wide feature map: every tap but the centre reads padding
+        return ops.zeros_like(x)
     zeros = ops.zeros(x.shape[:-1] + (abs(offset),), x.dtype)
     if offset > 0:
         return ops.concat((zeros, x[..., :length - offset]), -1)
@@ -157,15 +181,16 @@ class Conv3x3(nn.Conv2d):
     Same parameter (``weight``), same initialisation and the same forward kernel as ``nn.Conv2d``, so
     checkpoints, BatchNorm folding and export treat it as the plain convolution it computes. With
     ``upsample_factor``, ``upsample_and_convolve(x)`` computes ``conv(upsample(x))`` (align-corners bilinear,
-    ``factor`` times larger) without keeping the up-sampled image for the backward pass.
-    ``lean_backward=False`` uses MindSpore's stock gradient kernels instead (for comparison, or on a
-    device where they are the better choice).
+    ``factor`` times larger) at the input's resolution (``upsample_then_conv3x3``), in training and in
+    inference. ``lean_backward=False`` trains with MindSpore's stock gradient kernels instead (for
+    comparison, or on a device where they are the better choice); up-sampling branches then resize first.
     """
 
     def __init__(self, in_channels: int, out_channels: int, weight_init: str = "HeNormal",
                  upsample_factor: Optional[int] = None, lean_backward: bool = True) -> None:
         super().__init__(in_channels, out_channels, KERNEL, pad_mode="pad", padding=PADDING, weight_init=weight_init)
         self.lean_backward = bool(lean_backward)
+        self.upsample_factor = upsample_factor
         self.function = _Conv3x3Function(self.conv2d, in_channels)
         if upsample_factor is not None:
             self.upsample_function = _UpsampleConv3x3Function(self.conv2d, in_channels, upsample_factor)
@@ -176,6 +201,8 @@ class Conv3x3(nn.Conv2d):
         return self.conv2d(x, self.weight)
 
     def upsample_and_convolve(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return upsample_then_conv3x3(x, self.weight, self.upsample_factor)
         if self.lean_backward:
             return self.upsample_function(x, self.weight)
         size = self.upsample_function.upsampled_size(x)

@@ -182,17 +182,11 @@ class UNet3Plus(nn.Cell):
             at_level[stage - 1] = self.relu(getattr(self, f"bn{stage}d_1")(fused))
         return tuple(at_level)
 
-    def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:
-        """The decoder's up-sampling (a method so that inference rewrites can swap it)."""
-        return resize_bilinear_align_corners(x, size)
-
     def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int]) -> Tensor:
-        """An up-sampling branch's resize and convolution. In training one fused cell does both, so that
-        the backward pass recomputes the up-sampled image instead of holding it (same numbers)."""
-        conv = getattr(self, name + "_conv")
-        if self.training:
-            return conv.upsample_and_convolve(x)
-        return conv(self._resize(x, size))
+        """An up-sampling branch: bilinear resize to ``size``, then the branch's 3x3 convolution, computed
+        at ``x``'s low resolution (``lean_conv.upsample_then_conv3x3``; a method so that inference rewrites
+        can swap it)."""
+        return getattr(self, name + "_conv").upsample_and_convolve(x)
 
     def construct(self, x: Tensor):
         decoded = self.decode(self.encode(x))
