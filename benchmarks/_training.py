@@ -34,6 +34,8 @@ def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray
         ms.set_context(memory_optimize_level=args.memory_optimize_level)
     if args.max_device_memory:
         ms.set_context(max_device_memory=args.max_device_memory)
+    if args.memory_pool:
+        ms.runtime.set_memory(**dict(item.split("=") for item in args.memory_pool.split(",")))
     net = load_mindspore_network(Path(args.checkpoint), train=True, lean_backward=not args.stock_conv)
 
     class BceDiceLoss(nn.Cell):

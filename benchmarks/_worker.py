@@ -127,6 +127,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--jit-level", default="")
     parser.add_argument("--memory-optimize-level", default="")
     parser.add_argument("--max-device-memory", default="")
+    parser.add_argument("--memory-pool", default="",
+                        help='training: mindspore.runtime.set_memory arguments, e.g. "init_size=1GB,increase_size=0.25GB"')
     parser.add_argument("--phase", choices=["step", "forward", "grad-input", "grad-weights"], default="step",
                         help="training: how much of the step to run (memory breakdown)")
     parser.add_argument("--stock-conv", action="store_true",

@@ -31,6 +31,8 @@ MEMORY_VARIANTS: List[Spec] = [
     Spec("MindSpore GRAPH memory_optimize_level=O1", ["mindspore-train", "--memory-optimize-level", "O1"]),
     Spec("MindSpore PyNative", ["mindspore-train", "--mode", "pynative"]),
     Spec("MindSpore GRAPH threads_num=2", ["mindspore-train", "--threads", "2"]),
+    Spec("MindSpore GRAPH set_memory(init_size=1GB, increase_size=0.25GB)",
+         ["mindspore-train", "--memory-pool", "init_size=1GB,increase_size=0.25GB"]),
     Spec("MindSpore GRAPH, forward + loss only", ["mindspore-train", "--phase", "forward"]),
     Spec("MindSpore GRAPH, + backward to the input (no weight grads)", ["mindspore-train", "--phase", "grad-input"]),
     Spec("MindSpore GRAPH, + weight grads (no optimizer)", ["mindspore-train", "--phase", "grad-weights"]),
