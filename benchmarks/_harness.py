@@ -139,7 +139,7 @@ def format_table(results: Dict[str, Worker], batch: int, baseline: str, floor_ms
     """Markdown rows: median ms/img, img/s, ratio to ``baseline`` and to the FLOP floor, peak RSS."""
     base = median(results[baseline].times) / batch
     lines = [f"| backend | batch | ms/img (median of {len(results[baseline].times)}) | img/s | vs {baseline} "
-             f"| vs floor | peak RSS GB |", "|---|---|---|---|---|---|---|"]
+             f"| vs floor | peak RSS GiB |", "|---|---|---|---|---|---|---|"]
     for label, worker in results.items():
         per_image = median(worker.times) / batch
         floor = f"{per_image * 1e3 / floor_ms:.2f}x" if floor_ms else "-"

@@ -1,6 +1,7 @@
 """Fine-tuning step, batch 2 at 512x512 (BCE + Dice, Adam): MindSpore GRAPH vs PyTorch eager.
 
-Default: the rivals side by side, interleaved, one worker process each; prints step time, peak RSS of
+Default: the rivals side by side, interleaved, one worker process each (MindSpore with the memory settings
+of the package's trainer, `unet3plus.training.memory`); prints step time, peak RSS of
 each worker process (VmHWM) and the ratios. Both start from the same weights and their first-step losses
 are checked to agree. ``--memory-variants`` instead runs MindSpore's memory settings one at a time, each
 alone in its own process (so peak RSS is that setting's own), to find where the memory goes.
@@ -23,6 +24,7 @@ EAGER_LABEL = "PyTorch eager"  # NCHW unless --torch-channels-last
 DEFAULT_LABEL = "MindSpore GRAPH (defaults)"
 
 STOCK_LABEL = "MindSpore GRAPH, stock nn.Conv2d backward (before the lean convolution)"
+POOL_DEFAULTS_LABEL = "MindSpore GRAPH, MindSpore's own memory pool (no configure_memory_pool / heap release)"
 
 MEMORY_VARIANTS: List[Spec] = [
     Spec(DEFAULT_LABEL, ["mindspore-train"]),
@@ -31,8 +33,7 @@ MEMORY_VARIANTS: List[Spec] = [
     Spec("MindSpore GRAPH memory_optimize_level=O1", ["mindspore-train", "--memory-optimize-level", "O1"]),
     Spec("MindSpore PyNative", ["mindspore-train", "--mode", "pynative"]),
     Spec("MindSpore GRAPH threads_num=2", ["mindspore-train", "--threads", "2"]),
-    Spec("MindSpore GRAPH set_memory(init_size=1GB, increase_size=0.25GB)",
-         ["mindspore-train", "--memory-pool", "init_size=1GB,increase_size=0.25GB"]),
+    Spec(POOL_DEFAULTS_LABEL, ["mindspore-train", "--mindspore-memory-defaults"]),
     Spec("MindSpore GRAPH, forward + loss only", ["mindspore-train", "--phase", "forward"]),
     Spec("MindSpore GRAPH, + backward to the input (no weight grads)", ["mindspore-train", "--phase", "grad-input"]),
     Spec("MindSpore GRAPH, + weight grads (no optimizer)", ["mindspore-train", "--phase", "grad-weights"]),
@@ -56,7 +57,7 @@ def main() -> int:
     print(f"machine: {machine_line()}; training step batch {args.batch} at {args.size}x{args.size}"
           + ("; PyTorch eager in channels-last" if args.torch_channels_last else ""))
     if args.memory_variants:
-        print("| setting | step s (median) | peak RSS GB | compile+first step s |\n|---|---|---|---|")
+        print("| setting | step s (median) | peak RSS GiB | compile+first step s |\n|---|---|---|---|")
         for spec in MEMORY_VARIANTS:
             if args.variants and spec.label not in args.variants:
                 continue
@@ -75,13 +76,13 @@ def main() -> int:
     specs = [Spec(DEFAULT_LABEL, ["mindspore-train"]), Spec(EAGER_LABEL, eager_args)]
     results = run_side_by_side(specs, common, args.rounds, args.warmup, reference_label=EAGER_LABEL, tolerance=1e-4)
     eager = median(results[EAGER_LABEL].times)
-    print(f"| setting | step s (median of {args.rounds}) | vs {EAGER_LABEL} | peak RSS GB |\n|---|---|---|---|")
+    print(f"| setting | step s (median of {args.rounds}) | vs {EAGER_LABEL} | peak RSS GiB |\n|---|---|---|---|")
     for label, worker in results.items():
         print(f"| {label} | {median(worker.times):.2f} | {median(worker.times) / eager:.2f}x | "
               f"{worker.peak_rss / 2**30:.2f} |")
     ours = results[DEFAULT_LABEL]
     print(f"\nMindSpore GRAPH step time / PyTorch eager = {median(ours.times) / eager:.2f} (goal <= 1.00); "
-          f"peak RSS {ours.peak_rss / 2**30:.2f} GB vs {results[EAGER_LABEL].peak_rss / 2**30:.2f} GB (goal <= 4)")
+          f"peak RSS {ours.peak_rss / 2**30:.2f} GiB vs {results[EAGER_LABEL].peak_rss / 2**30:.2f} GiB (goal <= 4)")
     return 0
 
 
