@@ -92,3 +92,15 @@ def test_optimized_network_round_trips_through_mindir(tmp_path):
     ms.export(net, x, file_name=str(tmp_path / "optimized"), file_format="MINDIR")
     loaded = ms.nn.GraphCell(ms.load(str(tmp_path / "optimized.mindir")))
     np.testing.assert_allclose(loaded(x).asnumpy(), net(x).asnumpy(), atol=1e-5)
+
+
+def test_optimized_network_exports_to_onnx_and_runs_in_onnxruntime(tmp_path):
+    """The folded up-sampling branches carry a bias; their export must load and match in onnxruntime."""
+    pytest.importorskip("onnxruntime")
+    from unet3plus.export import compare_onnx, export_network
+
+    net = optimize_for_inference(UNet3Plus())
+    path = export_network(net, tmp_path / "optimized.onnx", "onnx", (1, 3, 32, 32))
+    batch = np.random.default_rng(4).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    difference, onnx_logits = compare_onnx(net, path, batch)
+    assert onnx_logits.shape == (1, 1, 32, 32) and difference < 1e-4

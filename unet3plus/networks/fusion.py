@@ -128,7 +128,7 @@ class InferenceUNet3Plus(nn.Cell):
     def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int]) -> Tensor:
         conv = getattr(self, name + "_conv")  # folded: a 3x3 nn.Conv2d with a bias
         if self.upsampling == "low-resolution":
-            return ops.bias_add(upsample_then_conv3x3(x, conv.weight, size[0] // x.shape[2]), conv.bias)
+            return upsample_then_conv3x3(x, conv.weight, size[0] // x.shape[2], conv.bias)
         return conv(self._resize(x, size))
 
     def _resize(self, x: Tensor, size: Tuple[int, int]) -> Tensor:

@@ -125,8 +125,8 @@ class _UpsampleConv3x3Function(_Conv3x3Function):
         return dx.reshape(x.shape), dweight.reshape(weight.shape)
 
 
-def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int) -> Tensor:
-    """``conv3x3(upsample(x), weight)`` without building the up-sampled image.
+def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional[Tensor] = None) -> Tensor:
+    """``conv3x3(upsample(x), weight) (+ bias)`` without building the up-sampled image.
 
     ``upsample(x)`` is ``rows @ x @ columns.T``, so each kernel tap ``(di, dj)`` contributes
     ``rows_di @ (W[:, :, tap] x) @ columns_dj.T``: a 1x1 convolution at the input's low resolution, then the
@@ -134,6 +134,10 @@ def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int) -> Tensor:
     constant). The nine taps are summed inside two matrix products by stacking the moved matrices. For the
     decoder's 256-channel, 16x branch this is about a twentieth of the arithmetic of up-sampling first, and
     its largest intermediate has the output's 16 channels instead of the input's 256.
+
+    A ``bias`` rides along as one more input channel of ones whose centre-tap weight is the bias: the
+    interpolation matrices' rows sum to one, so it comes out as ``+ bias`` everywhere. (``ops.bias_add``
+    would be simpler, but MindSpore 2.10 exports it to ONNX as an ``Add`` with mismatched shapes.)
     """
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
@@ -145,7 +149,15 @@ def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int) -> Tensor:
     # Rows of the 1x1 convolution ordered (dj, o, di): its output then reshapes, without copying, into
     # (N, dj, O, di * h + row, w), which is what ``rows_by_tap`` multiplies.
     taps_weight = weight.transpose(3, 0, 2, 1).reshape(KERNEL * out_channels * KERNEL, channels)
-    low = ops.matmul(taps_weight, x.reshape(batch, channels, height * width))
+    x_flat = x.reshape(batch, channels, height * width)
+    if bias is not None:
+        bias = bias.reshape(-1)  # a plain tensor: ``stack`` refuses to mix a Parameter with tensors
+        no_bias = ops.zeros_like(bias)
+        centre_row_only = ops.stack((no_bias, bias, no_bias), 1)  # (O, di): the bias at di = 0
+        centre_only = ops.stack((ops.zeros_like(centre_row_only), centre_row_only, ops.zeros_like(centre_row_only)))
+        taps_weight = ops.concat((taps_weight, centre_only.reshape(-1, 1)), 1)  # rows (dj, o, di), bias at (0, o, 0)
+        x_flat = ops.concat((x_flat, ops.ones((batch, 1, height * width), x.dtype)), 1)
+    low = ops.matmul(taps_weight, x_flat)
     low = low.reshape(batch, KERNEL, out_channels, KERNEL * height, width)
     tall = ops.matmul(Tensor(rows_by_tap), low)  # (N, dj, O, H, w)
     tall = tall.transpose(0, 2, 3, 1, 4).reshape(batch, out_channels, height * factor, KERNEL * width)
