@@ -81,7 +81,7 @@ class _Conv3x3Function(nn.Cell):
         return by_column_then_row.transpose(0, 1, 3, 2)
 
 
-class _UpsampleConv3x3Function(_Conv3x3Function):
+class _UpsampleConv3x3Function(nn.Cell):
     """``conv3x3(upsample(x), weight)`` whose forward and backward passes never build a full-resolution image.
 
     Both gradients are linear in the output gradient ``dout`` and the up-sampling is ``rows @ x @ columns.T``,
@@ -93,9 +93,10 @@ class _UpsampleConv3x3Function(_Conv3x3Function):
     resolution) and its gradient; this needs only ``dout`` (16 channels) and nine low-resolution ``z``.
     """
 
-    def __init__(self, forward_conv: ops.Conv2D, in_channels: int, factor: int) -> None:
-        super().__init__(forward_conv, in_channels)
+    def __init__(self, factor: int) -> None:
+        super().__init__()
         self.factor = factor
+        self.batch_matmul_bt = ops.BatchMatMul(transpose_b=True)
 
     def upsampled_size(self, x: Tensor) -> Tuple[int, int]:
         return x.shape[2] * self.factor, x.shape[3] * self.factor
@@ -206,7 +207,7 @@ class Conv3x3(nn.Conv2d):
         self.upsample_factor = upsample_factor
         self.function = _Conv3x3Function(self.conv2d, in_channels)
         if upsample_factor is not None:
-            self.upsample_function = _UpsampleConv3x3Function(self.conv2d, in_channels, upsample_factor)
+            self.upsample_function = _UpsampleConv3x3Function(upsample_factor)
 
     def construct(self, x: Tensor) -> Tensor:
         if self.lean_backward:
