@@ -177,8 +177,10 @@ class UNet3Plus(nn.Cell):
                     if resample == "pool":
                         x = getattr(self, name)(x)
                     x = getattr(self, name + "_conv")(x)
-                outputs.append(self.relu(getattr(self, name + "_bn")(x)))
-            fused = getattr(self, f"conv{stage}d_1")(ops.cat(outputs, 1))
+                outputs.append(getattr(self, name + "_bn")(x))
+            # One ReLU over the concatenation equals one per branch, and training keeps one tensor
+            # for its backward pass instead of five branch outputs plus their concatenation.
+            fused = getattr(self, f"conv{stage}d_1")(self.relu(ops.cat(outputs, 1)))
             at_level[stage - 1] = self.relu(getattr(self, f"bn{stage}d_1")(fused))
         return tuple(at_level)
 
