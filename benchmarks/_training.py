@@ -19,10 +19,14 @@ def sample_masks(batch: int, size: int, seed: int = 1) -> np.ndarray:
 
 
 def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
-    """One ``TrainOneStepCell`` call (GRAPH mode unless ``--mode pynative``); memory levers from the flags."""
+    """One ``TrainOneStepCell`` call (GRAPH mode unless ``--mode pynative``) with the memory settings of the
+    package's trainer (``unet3plus.training.memory``) unless ``--mindspore-memory-defaults``; other levers
+    from the flags."""
     import unet3plus  # noqa: F401
     import mindspore as ms
     from mindspore import nn, ops
+
+    from unet3plus.training import configure_memory_pool, release_free_heap
 
     from _common import load_mindspore_network
 
@@ -36,6 +40,8 @@ def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray
         ms.set_context(max_device_memory=args.max_device_memory)
     if args.memory_pool:
         ms.runtime.set_memory(**dict(item.split("=") for item in args.memory_pool.split(",")))
+    elif not args.mindspore_memory_defaults:
+        configure_memory_pool()  # what the package's trainer does
     net = load_mindspore_network(Path(args.checkpoint), train=True, lean_backward=not args.stock_conv)
 
     class BceDiceLoss(nn.Cell):
@@ -63,7 +69,16 @@ def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray
         return lambda: partial_step(x, y).asnumpy()
     step = nn.TrainOneStepCell(with_loss, nn.Adam(net.trainable_params(), 1e-4))
     step.set_train()
-    return lambda: step(x, y).asnumpy()
+    compiled = []
+
+    def run() -> np.ndarray:
+        loss = step(x, y).asnumpy()
+        if not compiled and not args.mindspore_memory_defaults:
+            release_free_heap()  # as the package's trainer does after its first (compiling) step
+        compiled.append(True)
+        return loss
+
+    return run
 
 
 def torch_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:

@@ -127,6 +127,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--jit-level", default="")
     parser.add_argument("--memory-optimize-level", default="")
     parser.add_argument("--max-device-memory", default="")
+    parser.add_argument("--mindspore-memory-defaults", action="store_true",
+                        help="training: MindSpore's own memory pool, without the package trainer's settings")
     parser.add_argument("--memory-pool", default="",
                         help='training: mindspore.runtime.set_memory arguments, e.g. "init_size=1GB,increase_size=0.25GB"')
     parser.add_argument("--phase", choices=["step", "forward", "grad-input", "grad-weights"], default="step",

@@ -208,3 +208,19 @@ def test_killed_run_leaves_intact_checkpoints_and_resume_continues(tmp_path, fol
     rows = read_metrics_csv(out / METRICS_CSV)
     assert [r["epoch"] for r in rows] == list(range(1, target + 1))  # each epoch logged exactly once
     assert not [p for p in out.iterdir() if ".partial" in p.name]  # temporaries of the killed run are gone
+
+
+def test_memory_pool_is_configured_at_most_once_per_process():
+    """MindSpore allows one set_memory per process: a second call (or a user's earlier one) is kept, not replaced."""
+    from unet3plus.training import configure_memory_pool
+
+    configure_memory_pool()  # True here, or False if a trainer earlier in this test session set it already
+    assert configure_memory_pool() is False
+
+
+def test_release_free_heap_uses_glibc_malloc_trim():
+    import platform
+
+    from unet3plus.training import release_free_heap
+
+    assert release_free_heap() is (platform.libc_ver()[0] == "glibc")

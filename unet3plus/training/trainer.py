@@ -27,6 +27,7 @@ from .checkpoints import (BEST, LAST, RESUME, ResumeError, existing_run_files, l
                           save_network, save_resume_state)
 from .distributed import Distributed
 from .history import plot_curves, write_metrics_csv
+from .memory import configure_memory_pool, release_free_heap
 
 METRICS_CSV, CURVES_PNG, CONFIG_JSON = "metrics.csv", "curves.png", "train_config.json"
 
@@ -166,6 +167,8 @@ class Trainer:
         from ..networks import UNet3Plus
 
         config, options = self.config, self.options
+        if ms.get_context("device_target") == "CPU":
+            configure_memory_pool()  # before the network allocates anything
         ms.set_seed(config.seed)  # identical initial weights on every worker
         self.net = UNet3Plus(options.in_channels, options.n_classes,
                              deep_supervision=config.deep_supervision, cgm=config.cgm)
@@ -188,6 +191,7 @@ class Trainer:
             return train_step(image, label)
 
         self._run_step = run_step
+        self._compiled = False
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -245,6 +249,9 @@ class Trainer:
                     raise FloatingPointError(f"the training loss became {loss} in epoch {epoch + 1}; lower the "
                                              "learning rate (--lr) and resume from the last good checkpoint")
                 losses.append(loss)
+                if not self._compiled:  # compiling the step left freed heap pages behind: hand them back
+                    release_free_heap()
+                    self._compiled = True
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
         return float(self.dist.all_reduce_mean(np.array([np.mean(losses)]))[0])
