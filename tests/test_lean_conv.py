@@ -86,7 +86,8 @@ def test_unet3plus_training_matches_stock_kernels(graph):
     assert moved == 10  # the up-sampling branches' weights are among those compared
 
 
-def test_eval_mode_takes_the_plain_resize_then_convolution_path():
+def test_eval_mode_gives_the_same_logits_with_lean_or_stock_gradients():
+    """``lean_backward`` only chooses the training gradients; inference is the same either way."""
     from unet3plus import UNet3Plus
 
     net = UNet3Plus(lean_backward=True)
@@ -98,7 +99,6 @@ def test_eval_mode_takes_the_plain_resize_then_convolution_path():
     ms.load_param_into_net(stock, {p.name: p for p in net.get_parameters()})
     stock.set_train(False)
     np.testing.assert_allclose(eval_logits, stock(x).asnumpy(), rtol=0, atol=1e-5)
-
 
 
 class _UpsampleThenConvolve(nn.Cell):

@@ -22,6 +22,7 @@ only by float32 rounding (~1e-6 relative). Measured effect: ``benchmarks/RESULTS
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional, Tuple
 
 import numpy as np
@@ -108,13 +109,11 @@ class _UpsampleConv3x3Function(nn.Cell):
         batch, channels, height, width = x.shape
         out_channels = weight.shape[0]
         size = self.upsampled_size(x)
-        rows = interpolation_matrix(height, size[0])  # (H, h)
-        columns = interpolation_matrix(width, size[1])  # (W, w)
-        offsets = range(-PADDING, PADDING + 1)
-        by_column = [ops.matmul(dout, Tensor(_moved_rows(columns, dj))) for dj in offsets]  # (N, O, H, w)
+        by_column = [ops.matmul(dout, Tensor(columns))  # (N, O, H, w)
+                     for columns in moved_interpolation_matrices(width, size[1])]
         taps = []
-        for di in offsets:
-            rows_t = Tensor(_moved_rows(rows, di).T)
+        for rows in moved_interpolation_matrices(height, size[0]):
+            rows_t = Tensor(rows.T)
             for column_product in by_column:
                 taps.append(ops.matmul(rows_t, column_product))  # (N, O, h, w)
         z = ops.stack(taps, 2).reshape(batch, out_channels * KERNEL * KERNEL, height * width)  # (N, O*9, h*w)
@@ -131,7 +130,7 @@ def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional
 
     ``upsample(x)`` is ``rows @ x @ columns.T``, so each kernel tap ``(di, dj)`` contributes
     ``rows_di @ (W[:, :, tap] x) @ columns_dj.T``: a 1x1 convolution at the input's low resolution, then the
-    two interpolation matrices moved by the tap (``_moved_rows``: the shift and the zero padding in one
+    two interpolation matrices moved by the tap (``moved_interpolation_matrices``: the shift and the zero padding in one
     constant). The nine taps are summed inside two matrix products by stacking the moved matrices. For the
     decoder's 256-channel, 16x branch this is about a twentieth of the arithmetic of up-sampling first, and
     its largest intermediate has the output's 16 channels instead of the input's 256.
@@ -142,11 +141,9 @@ def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional
     """
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
-    rows = interpolation_matrix(height, height * factor)  # (H, h)
-    columns = interpolation_matrix(width, width * factor)  # (W, w)
-    offsets = range(-PADDING, PADDING + 1)
-    rows_by_tap = np.concatenate([_moved_rows(rows, di) for di in offsets], axis=1)  # (H, 3h)
-    columns_by_tap_t = np.concatenate([_moved_rows(columns, dj).T for dj in offsets], axis=0)  # (3w, W)
+    rows_by_tap = np.concatenate(moved_interpolation_matrices(height, height * factor), axis=1)  # (H, 3h)
+    columns_by_tap_t = np.concatenate([columns.T for columns in moved_interpolation_matrices(width, width * factor)],
+                                      axis=0)  # (3w, W)
     # Rows of the 1x1 convolution ordered (dj, o, di): its output then reshapes, without copying, into
     # (N, dj, O, di * h + row, w), which is what ``rows_by_tap`` multiplies.
     taps_weight = weight.transpose(3, 0, 2, 1).reshape(KERNEL * out_channels * KERNEL, channels)
@@ -165,15 +162,22 @@ def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional
     return ops.matmul(tall, Tensor(columns_by_tap_t))  # (N, O, H, W)
 
 
-def _moved_rows(matrix: np.ndarray, offset: int) -> np.ndarray:
-    """``out[p] = matrix[p + offset]``, zero where ``p + offset`` is outside: a tap's shift and padding."""
-    moved = np.zeros_like(matrix)
-    length = matrix.shape[0]
-    if offset >= 0:
-        moved[:length - offset] = matrix[offset:]
-    else:
-        moved[-offset:] = matrix[:length + offset]
-    return moved
+@functools.lru_cache(maxsize=None)
+def moved_interpolation_matrices(in_size: int, out_size: int) -> Tuple[np.ndarray, ...]:
+    """The ``(out_size, in_size)`` interpolation matrix moved by each tap offset -1, 0, 1: row ``p`` of the
+    one for offset ``d`` is row ``p + d`` of the original, zero where that is outside (the tap's shift and
+    its zero padding). Cached: PyNative calls would otherwise rebuild them on every step. Read-only."""
+    matrix = interpolation_matrix(in_size, out_size)
+    moved_by_offset = []
+    for offset in range(-PADDING, PADDING + 1):
+        moved = np.zeros_like(matrix)
+        if offset >= 0:
+            moved[:out_size - offset] = matrix[offset:]
+        else:
+            moved[-offset:] = matrix[:out_size + offset]
+        moved.setflags(write=False)
+        moved_by_offset.append(moved)
+    return tuple(moved_by_offset)
 
 
 def _shift_last_axis(x: Tensor, offset: int) -> Tensor:
