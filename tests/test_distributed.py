@@ -29,6 +29,7 @@ def test_shards_of_an_epoch_are_disjoint():
     assert not shards[0] & shards[1] and shards[0] | shards[1] == set(range(8))
 
 
+@pytest.mark.compat
 def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(tmp_path, golden_checkpoint):
     bin_dir = Path(sys.executable).parent
     msrun = shutil.which("msrun", path=str(bin_dir)) or shutil.which("msrun")

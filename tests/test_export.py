@@ -23,6 +23,7 @@ def golden_onnx(golden_net, tmp_path_factory):
     return export_network(golden_net, tmp_path_factory.mktemp("onnx") / "golden.onnx", "onnx", (2, 3, 64, 64))
 
 
+@pytest.mark.compat
 def test_onnx_in_onnxruntime_matches_mindspore_and_the_golden_logits(golden_net, golden_onnx, golden_io):
     difference, onnx_logits = compare_onnx(golden_net, golden_onnx, golden_io["input"])
     print(f"ONNX Runtime vs MindSpore max abs difference: {difference:.3g}")
@@ -42,6 +43,7 @@ def test_predict_with_the_onnxruntime_backend_matches_mindspore(golden_net, gold
         predict(str(golden_onnx), np.zeros((3, 80, 64), np.float32))
 
 
+@pytest.mark.compat
 def test_mindir_export_loads_and_matches(golden_net, golden_io, tmp_path):
     import mindspore as ms
 
@@ -56,6 +58,7 @@ def test_mindir_export_loads_and_matches(golden_net, golden_io, tmp_path):
         export_network(golden_net, tmp_path / "x.onnx", "onnx", (1, 3, 50, 64))
 
 
+@pytest.mark.compat
 def test_cli_export_and_predict_with_onnxruntime(golden_checkpoint, tmp_path, capsys):
     model = tmp_path / "model.onnx"
     assert main(["export", "--format", "onnx", "--out", str(model), "--checkpoint", str(golden_checkpoint),

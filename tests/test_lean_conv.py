@@ -56,6 +56,7 @@ def test_same_parameter_as_nn_conv2d():
     assert conv.weight.shape == (8, 4, 3, 3) and not conv.has_bias
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("graph", [False, True], ids=["pynative", "graph"])
 def test_unet3plus_training_matches_stock_kernels(graph):
     """Two SGD steps of the whole network (lean convolutions and the fused up-sampling branches): the same

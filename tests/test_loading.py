@@ -37,6 +37,7 @@ def test_published_names_are_the_manifest_names(manifest):
     assert PUBLISHED_PARAMETER_NAMES == expected and len(expected) == 171
 
 
+@pytest.mark.compat
 def test_published_training_step_format_loads_strictly_and_reproduces_golden_logits(golden_checkpoint, golden_io):
     net = UNet3Plus()
     report = load_checkpoint(net, golden_checkpoint)
@@ -49,6 +50,7 @@ def test_published_training_step_format_loads_strictly_and_reproduces_golden_log
     np.testing.assert_allclose(logits(net, golden_io["input"]), golden_io["logits"], atol=1e-4)
 
 
+@pytest.mark.compat
 def test_network_only_format_from_file_and_from_dict(tmp_path, network_only_entries, golden_io):
     path = tmp_path / "network_only.ckpt"
     ms.save_checkpoint([{"name": name, "data": ms.Tensor(value)} for name, value in network_only_entries.items()],

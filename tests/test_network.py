@@ -50,6 +50,7 @@ def load_golden(net, checkpoint_path) -> None:
     assert not_loaded == [] and unused == []
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("mode", ["pynative", "graph"])
 def test_golden_logits(mode, golden_checkpoint, golden_io, request):
     if mode == "graph":

@@ -84,6 +84,7 @@ def write_nifti(path, volume_zyx):
     return image
 
 
+@pytest.mark.compat
 def test_cli_writes_nifti_with_the_input_geometry_png_and_overlay(golden_checkpoint, tmp_path):
     from PIL import Image
 

@@ -86,6 +86,7 @@ def test_unpaired_unreadable_and_size_mismatch_from_the_cli(tmp_path, folders, c
     assert "is 32x48 but its mask" in capsys.readouterr().err
 
 
+@pytest.mark.compat
 def test_run_writes_loadable_network_checkpoints_log_and_plot(tmp_path, folders, golden_checkpoint, capsys):
     images, masks = folders
     out = tmp_path / "run"

@@ -1,6 +1,8 @@
 """unet3plus: the published MindSpore UNet 3+ (LiTS2017 liver segmentation) as a drop-in pretrained module."""
+from ._compat import check_mindspore_version
 from ._runtime import apply_cpu_defaults
 
+check_mindspore_version()  # one line naming the supported range, before anything imports MindSpore
 apply_cpu_defaults()  # must run before MindSpore's first convolution; see _runtime.py
 
 from .networks import UNet3Plus  # noqa: E402  (after the runtime defaults on purpose)

@@ -43,7 +43,9 @@ def _loaded_onednn() -> Optional[ctypes.CDLL]:
     spec = importlib.util.find_spec("mindspore")
     if spec is None or not spec.origin:
         return None
-    for library in sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "lib", "libdnnl.so*"))):
+    # oneDNN 3.x (MindSpore 2.10) only: MindSpore 2.7's oneDNN 2.2 picks its JIT kernels uncapped on the
+    # same CPUs (checked with DNNL_VERBOSE), so an uncapped start there is harmless.
+    for library in glob.glob(os.path.join(os.path.dirname(spec.origin), "lib", "libdnnl.so.3")):
         try:
             return ctypes.CDLL(library, mode=os.RTLD_NOLOAD | os.RTLD_GLOBAL)
         except OSError:  # not loaded (yet): oneDNN will read the variable when it starts
