@@ -35,6 +35,7 @@ from typing import List, NamedTuple, Sequence, Tuple
 
 from mindspore import Tensor, nn, ops
 
+from .compiled import CompiledEvalForward
 from .blocks import UNetConv2, batch_norm, conv3x3, nearest_multiples, resize_bilinear_align_corners
 from .variants import ClassificationGuidedModule, gate_logits, side_head
 
@@ -65,8 +66,11 @@ def decoder_branches(stage: int, n_levels: int = len(ENCODER_WIDTHS)) -> List[Br
     return branches
 
 
-class UNet3Plus(nn.Cell):
+class UNet3Plus(CompiledEvalForward, nn.Cell):
     """UNet 3+ returning logits (no sigmoid/softmax) of shape ``N x n_classes x H x W``.
+
+    In eval mode under PyNative, ``net(x)`` runs one compiled graph per input shape (``networks/compiled.py``);
+    ``net.compiled_eval = False`` keeps MindSpore's eager calls.
 
     Args:
         in_channels: channels of the input image (3 for the published LiTS2017 weights).
