@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Callable, Optional, Tuple, Union
 from urllib.parse import urljoin, urlparse
 
+from .._progress import progress_bar
 from ..errors import UserFacingError
 
 HOME_VARIABLE = "UNET3PLUS_HOME"
@@ -300,12 +301,8 @@ class _Transfer:
         instead of following it (about 20% faster from a local server); the bounded queue keeps at
         most a few chunks in memory.
         """
-        bar = None
-        if self.show_progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=expected_end, initial=self.received, unit="B", unit_scale=True, unit_divisor=1024,
-                       desc=self.name, leave=False)
+        bar = progress_bar(expected_end, self.name, enabled=self.show_progress, unit="B", initial=self.received,
+                           unit_scale=True, unit_divisor=1024)
         hasher = _HashingThread(self.digest)
         try:
             for chunk in response.iter_content(chunk_size=STREAM_CHUNK_BYTES):

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
+from .._progress import progress_bar
+from ..networks import SIZE_MULTIPLE
 from .engine import InferenceBackend, create_backend, forward
 from .postprocess import keep_largest_component, labels_from_probabilities, probabilities_from_logits
 from .presets import InputPreset, PresetError, get_preset
 from .readers import LoadedInput, read_input
 
-SIZE_MULTIPLE = 16  # four 2x poolings: every encoder level must have an integer size
 
 InputLike = Union[str, "os.PathLike[str]", np.ndarray, LoadedInput]
 
@@ -75,14 +75,6 @@ def _batches(slices: np.ndarray, batch_size: int, size: Tuple[int, int]) -> Iter
         yield batch, len(chunk)
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="predict", unit="slice", file=sys.stderr, leave=False, dynamic_ncols=True)
-
-
 def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits2017", threshold: float = 0.5,
             batch_size: int = 4, keep_largest: bool = False, allow_thin: bool = False, progress: bool = False,
             backend: Optional[str] = None, **backend_options: Any) -> Prediction:
@@ -116,16 +108,11 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits
     size = padded_size(height, width, fixed)
     runner.prepare(math.ceil(len(slices) / batch))
     outputs = []
-    bar = _progress(len(slices), progress)
-    try:
+    with progress_bar(len(slices), "predict", enabled=progress, unit="slice") as bar:
         for padded, real in _batches(slices, batch, size):
             logits = forward(runner, padded)[:real, :, :height, :width]
             outputs.append(probabilities_from_logits(logits))
-            if bar is not None:
-                bar.update(real)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(real)
     probabilities = np.concatenate(outputs)
     mask = labels_from_probabilities(probabilities, threshold)
     if keep_largest:

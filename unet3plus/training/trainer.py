@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -241,8 +240,8 @@ class Trainer:
         self.net.set_train(True)
         self.train_step.set_train(True)
         losses = []
-        with ProgressBar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
-                          config.progress and self.dist.is_writer) as bar:
+        with progress_bar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
+                          enabled=config.progress and self.dist.is_writer) as bar:
             for image, label in loader.create_tuple_iterator(num_epochs=1):
                 loss = float(self._run_step(image, label).asnumpy())
                 if not math.isfinite(loss):
@@ -338,32 +337,6 @@ def remove_stale_temporaries(out_dir: Path) -> None:
             path.unlink()
         except OSError:
             pass
-
-
-class ProgressBar:
-    """A tqdm bar on stderr (rank 0 only), or a no-op when disabled."""
-
-    def __init__(self, total: int, description: str, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=description, leave=False, file=sys.stderr, dynamic_ncols=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def set_postfix(self, **values) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(**values)
 
 
 def train(train_data: SegmentationDataset, val_data: Optional[SegmentationDataset], config: TrainConfig,
