@@ -53,7 +53,7 @@ def inference_model(args: argparse.Namespace):
     from ..inference.weights import inference_network
 
     net = inference_network(args.checkpoint, model=args.model, cache_dir=args.cache_dir)
-    return net, ({"mode": args.mode} if args.backend == "mindspore" else {})
+    return net, ({"mode": args.mode, "optimize": True} if args.backend == "mindspore" else {})
 
 
 def check_output_folder(folder: Path, overwrite: bool) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._progress import progress_bar
 from ..networks import SIZE_MULTIPLE
-from .engine import InferenceBackend, create_backend, forward
+from .engine import InferenceBackend, backend_name, create_backend, forward
 from .postprocess import keep_largest_component, labels_from_probabilities, probabilities_from_logits
 from .presets import InputPreset, PresetError, get_preset
 from .readers import LoadedInput, read_input
@@ -81,8 +81,9 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits
     """Segment ``x`` with ``model``.
 
     Args:
-        model: a MindSpore network (``unet3plus.create_network(...)``), a path to an exported ``.onnx``
-            file, or an ``InferenceBackend``.
+        model: a MindSpore network (``unet3plus.create_network(...)``; a ``UNet3Plus`` runs as its
+            ``optimize_for_inference`` copy unless ``optimize=False`` is passed, and is itself left as it
+            was), a path to an exported ``.onnx`` file, or an ``InferenceBackend``.
         x: a file path (PNG/JPEG, ``.npy``, NIfTI, DICOM file or series folder), a ``LoadedInput``, or an
             array: a CT volume ``[Z x] H x W`` in HU for volume presets, an image for the ``image`` preset.
         preset: ``"lits2017"`` (what the published weights expect), ``"standard"`` or ``"image"``.
@@ -99,6 +100,8 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits
         raise PresetError(f"batch_size must be at least 1, got {batch_size}")
     source = _as_input(x)
     slices = network_input(source, preset, allow_thin=allow_thin)
+    if not isinstance(model, InferenceBackend) and backend_name(model, backend) == "mindspore":
+        backend_options = {"optimize": True, **backend_options}  # folded copy: same logits, faster
     runner: InferenceBackend = create_backend(model, backend, **backend_options)
     fixed = runner.fixed_shape
     if fixed is not None and fixed[1] != slices.shape[1]:
