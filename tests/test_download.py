@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from loopback_server import LoopbackServer
-from unet3plus import download_checkpoint
 from unet3plus.hub import (LITS2017, CacheDirError, ChecksumError, DownloadError, OfflineError, PretrainedConfig,
-                           TransferSettings, pretrained_checkpoint, resolve_cache_dir)
+                           TransferSettings, download_checkpoint, pretrained_checkpoint, resolve_cache_dir)
 from unet3plus.hub.download import check_redirect
 
 FAST = TransferSettings(retries=3, backoff_s=0.01, read_timeout_s=0.5)

@@ -371,7 +371,14 @@ def check_redirect(source: str, target: str) -> None:
 
 def pretrained_checkpoint(config, *, cache_dir: Union[str, "os.PathLike[str]", None] = None,
                           progress: Optional[bool] = None, url: Optional[str] = None) -> Path:
-    """Verified local path of a published model's checkpoint (``UNET3PLUS_CHECKPOINT_URL`` overrides the URL)."""
+    """Verified local path of a published model's checkpoint (``UNET3PLUS_CHECKPOINT_URL`` overrides the URL).
+
+    ``config``: a name from ``list_models()`` (e.g. ``"unet3plus_lits2017"``) or its ``PretrainedConfig``.
+    """
+    if isinstance(config, str):
+        from .registry import get_pretrained_config
+
+        config = get_pretrained_config(config)
     source = url or os.environ.get(MIRROR_VARIABLE) or config.url
     return download_checkpoint(source, config.sha256, cache_dir=cache_dir, progress=progress,
                                filename=config.filename)

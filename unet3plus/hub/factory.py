@@ -28,7 +28,7 @@ def create_network(name: str = "unet3plus_lits2017", *args: Any, pretrained: Opt
         checkpoint: a local checkpoint path or parameter dict to load instead of the published asset.
         strict: every published weight must load (see ``unet3plus.load_checkpoint``); transfers for other
             ``in_channels``/``n_classes`` and extra heads are allowed and reported.
-        cache_dir, progress: see ``unet3plus.download_checkpoint``.
+        cache_dir, progress: see ``unet3plus.hub.download_checkpoint``.
 
     Returns:
         the network (a ``mindspore.nn.Cell``); ``net.load_report`` says what was loaded (``None`` if nothing).
