@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import multiprocessing
 import os
 import shutil
@@ -197,13 +198,14 @@ def test_four_concurrent_processes_end_with_one_verified_file(tmp_path, monkeypa
             assert len(server.requests_for("/" + NAME)) > 1  # they really raced
 
 
-def test_corrupt_cached_file_is_deleted_and_downloaded_again(server, tmp_path, capsys):
+def test_corrupt_cached_file_is_deleted_and_downloaded_again(server, tmp_path, caplog):
     server.serve("/" + NAME, PAYLOAD)
     cached = tmp_path / "checkpoints" / NAME
     cached.parent.mkdir(parents=True)
     cached.write_bytes(PAYLOAD[:1000])
-    assert_verified(download(server, tmp_path), tmp_path)
-    assert "deleting it" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger="unet3plus.hub.download"):
+        assert_verified(download(server, tmp_path), tmp_path)
+    assert "deleting it" in caplog.text
     assert len(server.requests_for("/" + NAME)) == 1
 
 

@@ -44,7 +44,10 @@ def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: 
     net.set_train(False)
     example = ms.Tensor(np.zeros(shape, np.float32))
     with atomic_path(path) as temporary:
-        ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
+        if file_format == "onnx":  # ms.export(file_format="ONNX") is deprecated in favour of ms.onnx.export
+            ms.onnx.export(net, example, file_name=str(temporary))
+        else:
+            ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise RuntimeError(f"MindSpore did not write {temporary}")
     return path

@@ -20,6 +20,7 @@ published SHA-256); ``UNET3PLUS_DOWNLOAD_RETRIES``, ``UNET3PLUS_DOWNLOAD_BACKOFF
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import queue
 import re
@@ -37,6 +38,7 @@ from ..errors import UserFacingError
 
 HOME_VARIABLE = "UNET3PLUS_HOME"
 OFFLINE_VARIABLE = "UNET3PLUS_OFFLINE"
+logger = logging.getLogger(__name__)
 MIRROR_VARIABLE = "UNET3PLUS_CHECKPOINT_URL"
 RETRIES_VARIABLE = "UNET3PLUS_DOWNLOAD_RETRIES"
 BACKOFF_VARIABLE = "UNET3PLUS_DOWNLOAD_BACKOFF"
@@ -177,8 +179,7 @@ def _verified_or_removed(path: Path, expected: str) -> bool:
     actual = sha256_of(path)
     if actual == expected:
         return True
-    print(f"unet3plus: cached checkpoint {path} has SHA-256 {actual}, expected {expected}; deleting it",
-          file=sys.stderr)
+    logger.warning("cached checkpoint %s has SHA-256 %s, expected %s; deleting it", path, actual, expected)
     try:
         path.unlink()
     except FileNotFoundError:

@@ -89,7 +89,7 @@ def read_npy(path: Path) -> LoadedInput:
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:
-        raise _unreadable(path, "a NumPy .npy array", error) from None
+        raise _unreadable(path, "a NumPy .npy array", error) from error
     return LoadedInput(stem_of(path), "array", array, path)
 
 
@@ -99,7 +99,7 @@ def read_nifti(path: Path) -> LoadedInput:
         image = nibabel.load(str(path))
         data = np.asarray(image.get_fdata(dtype=np.float32))  # applies scl_slope / scl_inter
     except Exception as error:
-        raise _unreadable(path, "a NIfTI volume", error) from None
+        raise _unreadable(path, "a NIfTI volume", error) from error
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim == 2:
@@ -141,7 +141,7 @@ def read_dicom_file(path: Path) -> LoadedInput:
     except ReadError:
         raise
     except Exception as error:
-        raise _unreadable(path, "a DICOM image", error) from None
+        raise _unreadable(path, "a DICOM image", error) from error
     return LoadedInput(stem_of(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
 
 
@@ -166,7 +166,7 @@ def read_dicom_series(folder: Path) -> LoadedInput:
         try:
             dataset = pydicom.dcmread(str(file))
         except Exception as error:
-            raise _unreadable(file, "a DICOM image", error) from None
+            raise _unreadable(file, "a DICOM image", error) from error
         if "PixelData" in dataset:
             datasets.append(dataset)
     if not datasets:
@@ -181,7 +181,7 @@ def read_dicom_series(folder: Path) -> LoadedInput:
     except ReadError:
         raise
     except Exception as error:
-        raise _unreadable(folder, "a DICOM series", error) from None
+        raise _unreadable(folder, "a DICOM series", error) from error
     shapes = {s.shape[1:] for s in slices}
     if len(shapes) > 1:
         raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "

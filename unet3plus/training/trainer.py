@@ -19,6 +19,7 @@ import numpy as np
 from mindspore import nn
 
 from .._atomic import atomic_path
+from .._mindspore_log import without_mindspore_message
 from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_size, make_loader, split_by_group
 from ..data.split import group_key_from_pattern
 from ..errors import InputError
@@ -180,8 +181,11 @@ class Trainer:
         self.segmentation_loss = build_loss(self.loss_name)
         loss = UNet3PlusLoss(self.segmentation_loss, self.net.train_output_names,
                              config.deep_supervision_weights, config.cgm_weight)
-        self.optimizer = nn.Adam(self.net.trainable_params(), learning_rate=config.lr,
-                                 weight_decay=config.weight_decay)
+        # nn.Adam also builds a FusedSparseAdam primitive for sparse gradients, which MindSpore 2.10 logs as
+        # deprecated; this network's gradients are dense, so that primitive never runs: drop just that line.
+        with without_mindspore_message("'FusedSparseAdam' is deprecated"):
+            self.optimizer = nn.Adam(self.net.trainable_params(), learning_rate=config.lr,
+                                     weight_decay=config.weight_decay)
         self.train_step = nn.TrainOneStepCell(_NetWithLoss(self.net, loss), self.optimizer)
         train_step = self.train_step
 
