@@ -35,8 +35,7 @@ from typing import List, Sequence, Tuple
 
 from mindspore import Tensor, nn
 
-from .base import (BRANCH_CHANNELS, ENCODER_WIDTHS, FUSED_CHANNELS, SIZE_MULTIPLE, Branch,  # noqa: F401
-                   UNet3PlusBase, decoder_branches, decoder_plan)
+from .base import BRANCH_CHANNELS, ENCODER_WIDTHS, FUSED_CHANNELS, UNet3PlusBase, decoder_branches, decoder_plan
 from .blocks import UNetConv2, batch_norm, conv3x3, resize_bilinear_align_corners
 from .variants import ClassificationGuidedModule, gate_logits, side_head
 

@@ -20,6 +20,7 @@ from mindspore import nn
 
 from .._atomic import atomic_path
 from .._mindspore_log import without_mindspore_message
+from .._progress import progress_bar
 from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_size, make_loader, split_by_group
 from ..data.split import group_key_from_pattern
 from ..errors import InputError
