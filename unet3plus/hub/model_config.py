@@ -185,9 +185,17 @@ def read_model_config(path: Union[str, "os.PathLike[str]"]) -> Optional[ModelCon
     path = Path(path)
     if not path.is_file():
         raise ModelConfigError(f"checkpoint {path} does not exist or is not a file; pass the path of a .ckpt file")
+    seen: List[str] = []
+
+    def only_the_config(name: str) -> bool:
+        seen.append(name)
+        return name == CONFIG_ENTRY
+
     try:
-        entries = ms.load_checkpoint(str(path), choice_func=lambda name: name == CONFIG_ENTRY)
+        entries = ms.load_checkpoint(str(path), choice_func=only_the_config)
     except Exception as error:  # MindSpore raises assorted errors with C++ traces
+        if seen and CONFIG_ENTRY not in seen:  # a readable file without the entry: MindSpore refuses an empty result
+            return None
         raise ModelConfigError(f"cannot read checkpoint {path} ({type(error).__name__}); it is not a MindSpore "
                                "checkpoint or it is damaged: get an intact copy") from error
     if CONFIG_ENTRY not in entries:

@@ -28,6 +28,7 @@ class Prediction:
     probabilities: np.ndarray
     preset: str
     source: Optional[LoadedInput] = None
+    preset_kind: str = "volume"  # "image" for 2-D presets (a trained model's own preset has no registry name)
 
     @property
     def foreground_fraction(self) -> float:
@@ -139,4 +140,5 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         mask = keep_largest_component(mask)
     if preset.kind == "image":
         mask, probabilities = mask[0], probabilities[0]
-    return Prediction(mask=mask, probabilities=probabilities, preset=preset.name, source=source)
+    return Prediction(mask=mask, probabilities=probabilities, preset=preset.name, source=source,
+                      preset_kind=preset.kind)
