@@ -255,12 +255,12 @@ def test_export_takes_size_and_verification_input_from_the_checkpoint(run, tmp_p
     pytest.importorskip("onnxruntime")
     from unet3plus.cli.export import verification_batch
 
-    root, _ = run
+    root, trainer = run
     assert main(["export", "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--checkpoint",
                  str(root / "run" / LAST), "--verify"]) == 0
     out = capsys.readouterr().out
     assert "input 1 x 3 x 32 x 32" in out  # the trained size, not the 512 x 512 default
     assert float(re.search(r"max abs difference (\S+)", out).group(1)) <= 1e-4
-    batch = verification_batch(create_network(checkpoint=root / "run" / LAST), (2, 3, 32, 32))
+    batch = verification_batch(trainer.net, (2, 3, 32, 32))  # the trained net knows its input config too
     for image in batch:  # zscore-normalised as in training (per image), not uniform noise in [0, 1)
         assert abs(float(image.mean())) < 0.1 and image.min() < -1.0

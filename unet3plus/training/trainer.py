@@ -314,7 +314,7 @@ class Trainer:
 
     def _write_epoch(self, state: Dict[str, Any], improved: bool) -> None:
         out = self.config.out_dir
-        model_config = self.model_config(state)
+        model_config = self.net.model_config = self.model_config(state)  # predict(trainer.net, ...) feeds it right
         if improved:
             save_network(self.net, out / BEST, model_config)
         save_network(self.net, out / LAST, model_config)
