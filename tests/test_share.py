@@ -197,6 +197,11 @@ def test_publish_then_load_back_by_card_url_checkpoint_url_and_hub(run, tmp_path
         assert net.n_classes == 3 and net.load_report.complete
         assert net.load_report.source == str(tmp_path / "cache" / "checkpoints" / "organs_v1.ckpt")
         np.testing.assert_array_equal(logits(net, batch), expected)
+        png = root / "images" / "patient0_slice0.png"
+        assert main(["predict", str(png), "--out", str(tmp_path / "by_card"), "--checkpoint", f"{base}/organs_v1.md",
+                     "--probabilities", "--no-progress", "--mode", "pynative"]) == 0
+        np.testing.assert_allclose(np.load(tmp_path / "by_card" / "patient0_slice0_probabilities.npy"),
+                                   by_hand(trainer.net, png), atol=1e-5)
         again = create_network(checkpoint=f"{base}/organs_v1.ckpt", sha256=digest)  # from the cache
         np.testing.assert_array_equal(logits(again, batch), expected)
         assert server.requests_for("/models/organs_v1.ckpt") == [None]

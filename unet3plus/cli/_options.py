@@ -11,10 +11,11 @@ logger = logging.getLogger(__name__)
 
 def add_weights_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("weights")
-    group.add_argument("--checkpoint", metavar="PATH",
-                       help="a local or fine-tuned checkpoint: the network and its input preparation are built as "
-                            "its model config says (default: the published weights, downloaded once and SHA-256 "
-                            "verified)")
+    group.add_argument("--checkpoint", metavar="PATH|URL",
+                       help="a fine-tuned checkpoint (path, or http(s) URL with --sha256) or a hub card (.md path "
+                            "or URL): the network and its input preparation are built as its model config says "
+                            "(default: the published weights, downloaded once and SHA-256 verified)")
+    group.add_argument("--sha256", help="expected SHA-256 of a --checkpoint URL (from the publisher's card)")
     group.add_argument("--model", default="unet3plus_lits2017", help="published model name (default: %(default)s)")
     group.add_argument("--cache-dir", help="download cache (default: UNET3PLUS_HOME or ~/.cache/unet3plus)")
 
@@ -40,9 +41,13 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
 def load_network(args: argparse.Namespace):
     """The eval-mode network of the weights options, through the package's one builder."""
     from ..hub import create_network
+    from ..hub.card import is_card
 
-    if args.checkpoint:
-        net = create_network("unet3plus", checkpoint=args.checkpoint, cache_dir=args.cache_dir)
+    if args.checkpoint and str(args.checkpoint).lower().endswith(".md") and is_card(args.checkpoint):
+        net = create_network(args.checkpoint, cache_dir=args.cache_dir)  # a hub card: its verified asset
+    elif args.checkpoint:
+        net = create_network("unet3plus", checkpoint=args.checkpoint, sha256=getattr(args, "sha256", None),
+                             cache_dir=args.cache_dir)
     else:
         net = create_network(args.model, pretrained=True, cache_dir=args.cache_dir)
     net.set_train(False)

@@ -156,6 +156,8 @@ net = unet3plus.create_network(checkpoint="{asset_link}",
 prediction = unet3plus.predict(net, "image.png")   # prepared as in training
 ```
 
+From the command line: `unet3plus predict image.png --out masks/ --checkpoint {asset_link.rsplit('/', 1)[0]}/{name}.md`.
+
 With MindSpore Hub: place this card and `{name}.ckpt` beside a checkout of the repo-link (named `unet3plus`):
 
 ```python
