@@ -83,7 +83,7 @@ class TransferSettings:
 
 
 _VARIABLES = (RETRIES_VARIABLE, BACKOFF_VARIABLE, TIMEOUT_VARIABLE, DEADLINE_VARIABLE)
-_LIMITS = {"retries": (0, MAX_RETRIES, True), "backoff_s": (0.0, 3600.0, True),
+_LIMITS = {"retries": (0, MAX_RETRIES, True), "backoff_s": (0.0, math.inf, True),  # each wait is capped anyway
            "read_timeout_s": (0.0, 86400.0, False), "deadline_s": (0.0, 7 * 86400.0, False)}
 
 
@@ -94,9 +94,9 @@ def _check_setting(value, field_, variable: str) -> None:
     valid = (isinstance(value, int if integer_wanted else (int, float)) and math.isfinite(value)
              and low <= value <= high and (zero_allowed or value > low))
     if not valid:
-        bound = ">= 0" if zero_allowed else "> 0"
+        bound = (">= 0" if zero_allowed else "> 0") + (f" and at most {high:g}" if math.isfinite(high) else "")
         raise DownloadError(f"{variable} (TransferSettings.{name}) is {value!r}; it must be a finite number "
-                            f"{bound} and at most {high:g}: unset it or give e.g. {field_.default}")
+                            f"{bound}: unset it or give e.g. {field_.default}")
 
 
 def redact_url(url: str) -> str:
