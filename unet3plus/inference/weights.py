@@ -29,6 +29,6 @@ def inference_network(checkpoint: Optional[PathLike] = None, *, model: str = "un
         net = UNet3Plus(in_channels=shape_of(FIRST_CONV_WEIGHT, 1, 3), n_classes=shape_of(HEAD_WEIGHT, 0, 1),
                         deep_supervision=any(name.startswith("ds_head") for name in network_entries),
                         cgm=any(name.startswith("cgm.") for name in network_entries))
-        net.load_report = load_checkpoint(net, network_entries, strict=True)
+        net.load_report = load_checkpoint(net, checkpoint, strict=True)  # the path, so errors name it
     net.set_train(False)
     return net
