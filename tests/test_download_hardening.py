@@ -204,7 +204,7 @@ def test_the_returned_path_carries_the_hash_it_was_verified_against(server, tmp_
     ("UNET3PLUS_DOWNLOAD_DEADLINE", "0"), ("UNET3PLUS_DOWNLOAD_DEADLINE", "nan")])
 def test_bad_settings_are_one_line_errors_naming_the_variable(tmp_path, monkeypatch, capsys, variable, value):
     monkeypatch.setenv(variable, value)
-    assert main(["download", "--cache-dir", str(tmp_path), "--url", "http://127.0.0.1:9/a.ckpt"]) == 2
+    assert main(["download", "--cache-dir", str(tmp_path), "--url", "http://127.0.0.1:9/a.ckpt"]) == 3
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and variable in err, err
 
@@ -214,7 +214,7 @@ def test_credentials_in_a_mirror_url_never_reach_a_message(server, tmp_path, mon
     secret_url = server.url("/" + NAME).replace("http://", "http://alice:hunter2@") + "?token=s3cr3t"
     monkeypatch.setenv("UNET3PLUS_CHECKPOINT_URL", secret_url)
     assert redact_url(secret_url) == server.url("/" + NAME).replace("http://", "http://***@") + "?<redacted>"
-    assert main(["download", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    assert main(["download", "--cache-dir", str(tmp_path), "--no-progress"]) == 3
     assert main(["info", "--cache-dir", str(tmp_path)]) == 0
     output = "".join(capsys.readouterr())
     assert "HTTP 404" in output and "***@127.0.0.1" in output

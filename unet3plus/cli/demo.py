@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from .._optional import require
     from ..inference import predict, read_input, write_prediction
     from ..inference.weights import inference_network
+    from ._options import check_output_folder
 
+    check_output_folder(Path(args.out), overwrite=True)  # a folder (demo files in it are replaced), not a file
     require("pydicom", "demo", "The demo's CT slice")
     from pydicom.data import get_testdata_file
 

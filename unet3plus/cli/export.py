@@ -24,8 +24,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .._atomic import remove_stale_partials
     from ..export import compare_onnx, export_network
     from ..inference.weights import inference_network
+
+    remove_stale_partials(Path(args.out).parent)  # what killed exports left there
 
     net = inference_network(args.checkpoint, model=args.model, cache_dir=args.cache_dir)
     in_channels = int(net.conv1.conv[0].weight.shape[1])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Dict
 
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..training import TrainConfig, train
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"--out {args.out} is a file, not a folder; choose a folder for the run")
     if bool(args.val_images) != bool(args.val_masks):
         raise InputError("--val-images and --val-masks go together; give both or neither")
     if args.pretrained and args.checkpoint:
@@ -85,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
         augment=not args.no_augment, num_workers=args.workers, resume=args.resume, progress=not args.no_progress)
     try:
         result = train(train_data, val_data, config)
-    except KeyboardInterrupt:
-        print(f"interrupted: the checkpoints in {config.out_dir} are intact; continue with --resume",
+    except KeyboardInterrupt as interrupt:
+        from . import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+        print(f"unet3plus train: interrupted: the checkpoints in {config.out_dir} are intact; continue with --resume",
               file=sys.stderr)
-        return 130
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     if result.is_writer:
         print(f"best validation Dice {result.best_dice:.4f} (epoch {result.best_epoch}); "
               f"checkpoints: {result.best_checkpoint}, {result.last_checkpoint}")

@@ -49,6 +49,8 @@ LOCAL_CHECKPOINT_HINT = "pass a local checkpoint (--checkpoint PATH on the comma
 class DownloadError(UserFacingError):
     """The checkpoint could not be fetched or verified; the message names the URL/path and what to do."""
 
+    exit_status = 3  # the command line's status for download failures (see unet3plus.cli)
+
 
 class ChecksumError(DownloadError):
     """Downloaded bytes do not have the expected SHA-256 (the file was deleted)."""

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 from mindspore import nn
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, remove_stale_partials
 from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_size, make_loader, split_by_group
 from ..data.split import group_key_from_pattern
 from ..errors import InputError
@@ -333,11 +333,7 @@ class _NetWithLoss(nn.Cell):
 
 def remove_stale_temporaries(out_dir: Path) -> None:
     """Delete temporary files a killed run left behind (final files are never half-written)."""
-    for path in out_dir.glob(".*.partial*"):
-        try:
-            path.unlink()
-        except OSError:
-            pass
+    remove_stale_partials(out_dir)
 
 
 class ProgressBar:
