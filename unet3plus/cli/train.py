@@ -60,6 +60,9 @@ def register(subparsers) -> None:
     loop.add_argument("--no-augment", action="store_true", help="no flips/rotations/crop-scale/intensity jitter")
     loop.add_argument("--workers", type=int, default=1, help="data-loading workers")
     loop.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    loop.add_argument("--allow-setting-changes", action="store_true",
+                      help="with --resume: apply changed --lr/--batch-size/--loss/--weight-decay/--patience/... "
+                           "(logged) instead of refusing them")
     loop.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, loss=args.loss, deep_supervision=args.deep_supervision, cgm=args.cgm,
         pretrained=args.pretrained, checkpoint=args.checkpoint, freeze_encoder=args.freeze_encoder,
         val_split=args.val_split, group_pattern=args.group_pattern, patience=args.patience, seed=args.seed,
-        augment=not args.no_augment, num_workers=args.workers, resume=args.resume, progress=not args.no_progress)
+        augment=not args.no_augment, num_workers=args.workers, resume=args.resume, progress=not args.no_progress,
+        allow_setting_changes=args.allow_setting_changes)
     try:
         result = train(train_data, val_data, config)
     except KeyboardInterrupt as interrupt:
