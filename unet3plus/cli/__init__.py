@@ -17,6 +17,7 @@ messages: every user-facing error and every OSError is printed as one line, with
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import signal
 import sys
@@ -52,8 +53,8 @@ def error_message(error: BaseException) -> str:
     text = getattr(error, "cli_message", None) or str(error)
     if isinstance(error, OSError) and not isinstance(error, UserFacingError):
         where = " ".join(str(name) for name in (error.filename, error.filename2) if name)
-        text = f"{error.strerror or type(error).__name__}{': ' + where if where else ''}"
-        if error.errno == 28:  # ENOSPC
+        text = f"{error.strerror or str(error) or type(error).__name__}{': ' + where if where else ''}"
+        if error.errno == errno.ENOSPC:
             text += "; free some space (or choose a folder on another disk) and run again"
     return " ".join(text.split())
 
