@@ -16,7 +16,6 @@ from PIL import Image
 
 from test_training import cli_args, scripted_trainer, tiny_arrays, write_dataset
 from unet3plus import UNet3Plus, load_checkpoint
-from unet3plus.cli import main
 from unet3plus.data import DatasetError, DataOptions, SegmentationDataset
 from unet3plus.training import (BEST, LAST, METRICS_CSV, RESUME, ResumeError, TrainConfig, Trainer,
                                 TrainingStopped, read_metrics_csv)

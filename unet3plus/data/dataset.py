@@ -220,6 +220,7 @@ def _channel_hint(channels: int, in_channels: int) -> str:
     if channels == 4 and in_channels == 3:
         return "drop the alpha channel (save the images as RGB), or pass in_channels=4 (--in-channels 4)"
     if channels > in_channels:
-        return f"convert the images to {in_channels} channel(s), or pass in_channels={channels} (--in-channels {channels})"
+        return (f"convert the images to {in_channels} channel(s), or pass in_channels={channels} "
+                f"(--in-channels {channels})")
     return (f"pass in_channels={channels} (--in-channels {channels})"
             + (" or allow repeating grayscale to 3 channels" if channels == 1 else ""))

@@ -279,8 +279,9 @@ class Transfer:
     def _too_large(self, size: int) -> DownloadError:
         what = (f"the expected {self.expected_size} bytes" if self.expected_size
                 else f"{MAX_UNKNOWN_SIZE_BYTES} bytes, the most accepted without a known size")
-        return DownloadError(f"{self.shown_url} sends {size} bytes or more, more than {what}; stopped. The server or "
-                             f"mirror ({MIRROR_VARIABLE}) serves another file: check the URL, or pass a local checkpoint")
+        return DownloadError(f"{self.shown_url} sends {size} bytes or more, more than {what}; stopped. The server "
+                             f"or mirror ({MIRROR_VARIABLE}) serves another file: check the URL, or pass a local "
+                             "checkpoint")
 
     def _stream(self, response, out: IO[bytes], expected_end: Optional[int]) -> None:
         """Write what each read returns as it arrives, while a helper thread hashes the same bytes.
