@@ -23,6 +23,7 @@ import mindspore as ms
 
 from .._atomic import atomic_path
 from ..errors import InputError, UserFacingError
+from ..hub.model_config import save_network  # noqa: F401  (the one network-only writer, re-exported)
 
 BEST, LAST, RESUME = "best.ckpt", "last.ckpt", "resume.ckpt"
 STATE_ENTRY = "unet3plus_train_state"
@@ -37,11 +38,6 @@ class TrainingStopped(UserFacingError):
     """Training cannot go on (non-finite loss or weights); the last good checkpoints are kept."""
 
     exit_status = 5  # the command line's status for a stopped run (see unet3plus.cli)
-
-
-def save_network(net: ms.nn.Cell, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        ms.save_checkpoint(net, str(temporary))
 
 
 def save_resume_state(train_step: ms.nn.Cell, state: Dict[str, Any], path: Path) -> None:
@@ -83,11 +79,11 @@ def staged(name: str) -> str:
 
 
 def commit_epoch(net: ms.nn.Cell, train_step: ms.nn.Cell, state: Dict[str, Any], out_dir: Path,
-                 improved: bool) -> None:
+                 improved: bool, model_config) -> None:
     """Write an epoch's checkpoints so that a kill at any point leaves a consistent run (module docstring)."""
     pending = [LAST] + ([BEST] if improved else [])
     for name in pending:
-        save_network(net, out_dir / staged(name))
+        save_network(net, out_dir / staged(name), model_config)
     save_resume_state(train_step, dict(state, pending=pending), out_dir / RESUME)  # the commit point
     finish_commit(out_dir, pending)
 
