@@ -37,7 +37,9 @@ OPTIMIZER_PREFIXES = ("moment1.", "moment2.")
 OPTIMIZER_SCALARS = ("global_step", "learning_rate", "beta1_power", "beta2_power")
 RGB_CHANNELS = 3
 _LISTED = 5  # names shown per category in error messages (with the count of the rest)
-_PYTHON_ONLY_FIX = " From Python, strict=False loads what matches and keeps the rest initialised."
+_PYTHON_ONLY_FIX = (" From Python: build the network the checkpoint describes (unet3plus.create_network(checkpoint=...)), "
+                    "pass transfer=True to fine-tune it into another head/input (re-initialised head, adapted first "
+                    "convolution), or strict=False to load what matches and keep the rest initialised.")
 METADATA = "metadata (model config or run state), not a weight"
 
 logger = logging.getLogger(__name__)
