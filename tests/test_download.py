@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import multiprocessing
 import os
 import shutil
@@ -198,14 +197,16 @@ def test_four_concurrent_processes_end_with_one_verified_file(tmp_path, monkeypa
             assert len(server.requests_for("/" + NAME)) > 1  # they really raced
 
 
-def test_corrupt_cached_file_is_deleted_and_downloaded_again(server, tmp_path, caplog):
+def test_corrupt_cached_file_is_moved_aside_and_downloaded_again(server, tmp_path, caplog):
     server.serve("/" + NAME, PAYLOAD)
     cached = tmp_path / "checkpoints" / NAME
     cached.parent.mkdir(parents=True)
     cached.write_bytes(PAYLOAD[:1000])
-    with caplog.at_level(logging.WARNING, logger="unet3plus.hub.download"):
-        assert_verified(download(server, tmp_path), tmp_path)
-    assert "deleting it" in caplog.text
+    path = download(server, tmp_path)
+    assert path.read_bytes() == PAYLOAD
+    aside = tmp_path / "checkpoints" / (NAME + ".corrupt")
+    assert aside.read_bytes() == PAYLOAD[:1000] and leftovers(tmp_path) == [aside.name]
+    assert f"moved it to {aside}" in caplog.text
     assert len(server.requests_for("/" + NAME)) == 1
 
 
@@ -274,14 +275,16 @@ def test_offline_without_cache_fails_fast_naming_file_and_place(server, tmp_path
     assert server.requests_for("/" + NAME) == []
 
 
-def test_offline_with_a_corrupt_cache_deletes_it_and_fails(server, tmp_path, monkeypatch):
+def test_offline_with_a_corrupt_cache_moves_it_aside_and_says_where(server, tmp_path, monkeypatch):
     cached = tmp_path / "checkpoints" / NAME
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"garbage")
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
-    with pytest.raises(OfflineError):
+    with pytest.raises(OfflineError) as caught:
         download(server.url("/" + NAME), tmp_path)
-    assert not cached.exists()
+    aside = cached.with_name(NAME + ".corrupt")
+    assert not cached.exists() and aside.read_bytes() == b"garbage"
+    assert f"moved to {aside}" in str(caught.value) and server.requests_for("/" + NAME) == []
 
 
 def test_cache_folder_precedence(tmp_path, monkeypatch):

@@ -186,5 +186,5 @@ def test_cli_download_and_info(golden_as_published, tmp_path, capsys, monkeypatc
     cached.write_bytes(b"corrupt")
     assert cli_main(["info"]) == 0 and "CORRUPT" in capsys.readouterr().out
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
-    assert cli_main(["download", "--cache-dir", str(tmp_path / "elsewhere")]) == 2
+    assert cli_main(["download", "--cache-dir", str(tmp_path / "elsewhere")]) == 3  # the download status
     assert "UNET3PLUS_OFFLINE is set" in capsys.readouterr().err

@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     data.add_argument("--volumes", help="folder of NIfTI CT volumes")
     data.add_argument("--labels", help="folder of NIfTI label volumes (default: --volumes)")
     parser.add_argument("--csv", help="write the per-case table here (default: print only)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     add_weights_options(parser)
     add_inference_options(parser)
     parser.set_defaults(run=run)
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.images) == bool(args.volumes) or bool(args.images) != bool(args.masks):
         raise InputError("give either --images and --masks (2-D files) or --volumes [--labels] (NIfTI)")
+    if args.csv and Path(args.csv).exists() and not args.overwrite:
+        raise InputError(f"--csv {args.csv} already exists; choose another file, or pass --overwrite to replace it")
     if args.images:
         from ..data.folder import pair_files
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Dict
 
@@ -62,6 +63,9 @@ def register(subparsers) -> None:
     loop.add_argument("--no-augment", action="store_true", help="no flips/rotations/crop-scale/intensity jitter")
     loop.add_argument("--workers", type=int, default=1, help="data-loading workers")
     loop.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    loop.add_argument("--allow-setting-changes", action="store_true",
+                      help="with --resume: apply changed --lr/--batch-size/--loss/--weight-decay/--patience/... "
+                           "(logged) instead of refusing them")
     loop.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -71,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..training import TrainConfig, train
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"--out {args.out} is a file, not a folder; choose a folder for the run")
     if bool(args.val_images) != bool(args.val_masks):
         raise InputError("--val-images and --val-masks go together; give both or neither")
     if args.pretrained and args.checkpoint:
@@ -86,13 +92,15 @@ def run(args: argparse.Namespace) -> int:
         pretrained=args.pretrained, checkpoint=args.checkpoint, freeze_encoder=args.freeze_encoder,
         val_split=args.val_split, group_pattern=args.group_pattern, patience=args.patience, seed=args.seed,
         augment=not args.no_augment, num_workers=args.workers, resume=args.resume, progress=not args.no_progress,
-        class_names=args.class_names)
+        allow_setting_changes=args.allow_setting_changes, class_names=args.class_names)
     try:
         result = train(train_data, val_data, config)
-    except KeyboardInterrupt:
-        print(f"interrupted: the checkpoints in {config.out_dir} are intact; continue with --resume",
+    except KeyboardInterrupt as interrupt:
+        from . import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+        print(f"unet3plus train: interrupted: the checkpoints in {config.out_dir} are intact; continue with --resume",
               file=sys.stderr)
-        return 130
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     if result.is_writer:
         print(f"best validation Dice {result.best_dice:.4f} (epoch {result.best_epoch}); "
               f"checkpoints: {result.best_checkpoint}, {result.last_checkpoint}")
