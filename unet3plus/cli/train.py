@@ -1,4 +1,4 @@
-"""``unet3plus train``: fine-tune on folders of images and masks (see ``unet3plus.training``)."""
+"""``unet3plus train``: fine-tune on folders of images and masks, or on 3-D CT volumes (see ``unet3plus.training``)."""
 from __future__ import annotations
 
 import argparse
@@ -24,9 +24,10 @@ def register(subparsers) -> None:
         description="Fine-tune UNet3+ on images and masks paired by file stem. Launch with msrun for "
                     "data-parallel training: msrun --worker_num=2 --local_worker_num=2 "
                     "--master_addr=127.0.0.1 --master_port=8118 $(which unet3plus) train ...")
-    data = parser.add_argument_group("data")
-    data.add_argument("--images", required=True, help="folder of images (PNG/JPEG/TIFF/BMP or .npy)")
-    data.add_argument("--masks", required=True, help="folder of masks with the same file stems")
+    data = parser.add_argument_group("data (2-D images: --images/--masks; 3-D CT: --volumes)")
+    data.add_argument("--images", help="folder of images (PNG/JPEG/TIFF/BMP or .npy)")
+    data.add_argument("--masks", help="folder of masks with the same file stems")
+    add_volume_arguments(parser)
     data.add_argument("--val-images", help="validation images (default: split --val-split of the patients off)")
     data.add_argument("--val-masks", help="validation masks (with --val-images)")
     data.add_argument("--val-split", type=float, default=0.2, help="fraction of patient groups to validate on")
@@ -63,20 +64,63 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def add_volume_arguments(parser) -> None:
+    volumes = parser.add_argument_group("3-D volumes (LiTS, Decathlon, nnU-Net, DICOM series + NIfTI labels)")
+    volumes.add_argument("--volumes", help="dataset folder: LiTS volume-N/segmentation-N, Decathlon or nnU-Net "
+                                           "(imagesTr/labelsTr), or one DICOM series folder per case")
+    volumes.add_argument("--labels", help="label volumes, when not beside the volumes (required for DICOM)")
+    volumes.add_argument("--val-volumes", help="validation cases (default: split --val-split of the cases off)")
+    volumes.add_argument("--val-labels", help="labels of --val-volumes, when not beside them")
+    volumes.add_argument("--classes", help="comma-separated foreground classes, label 1, 2, ... after --label-map "
+                                           "(e.g. liver,tumour); one class trains a sigmoid, several a softmax")
+    volumes.add_argument("--preset", choices=("lits2017", "standard"), default="lits2017",
+                         help="slice context and intensity (see `unet3plus predict --help`)")
+    volumes.add_argument("--window", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                         help="HU window scaled to [0, 1] with slices [z-1, z, z+1] instead of --preset")
+    volumes.add_argument("--slices", choices=("all", "labelled"), default="all",
+                         help="train on all slices or on those from the first to the last labelled one")
+    volumes.add_argument("--allow-empty-cases", action="store_true", help="accept cases without any label")
+
+
+def volume_data(args: argparse.Namespace):
+    """``(train, val)`` volume datasets from the volume flags (``val`` None: split off by case)."""
+    from ..data import VolumeDataset, VolumeOptions
+
+    options = VolumeOptions(classes=tuple(args.classes.split(",")) if args.classes else ("foreground",),
+                            label_map=args.label_map, preset=args.preset,
+                            window=tuple(args.window) if args.window else None, slices=args.slices,
+                            allow_empty_cases=args.allow_empty_cases)
+    train_data = VolumeDataset.from_folder(args.volumes, args.labels, options)
+    val_data = VolumeDataset.from_folder(args.val_volumes, args.val_labels, options) if args.val_volumes else None
+    return train_data, val_data
+
+
+def image_data(args: argparse.Namespace):
+    """``(train, val)`` image datasets from the 2-D flags (``val`` None: split off by patient group)."""
     from ..data import DataOptions, SegmentationDataset
     from ..errors import InputError
-    from ..training import TrainConfig, train
 
     if bool(args.val_images) != bool(args.val_masks):
         raise InputError("--val-images and --val-masks go together; give both or neither")
-    if args.pretrained and args.checkpoint:
-        raise InputError("give either --pretrained (the published weights) or --checkpoint PATH, not both")
     options = DataOptions(n_classes=args.n_classes, in_channels=args.in_channels,
                           repeat_grayscale=not args.no_repeat_gray, label_map=args.label_map,
                           size=tuple(args.size) if args.size else None, normalize=args.normalize)
     train_data = SegmentationDataset.from_folders(args.images, args.masks, options)
     val_data = SegmentationDataset.from_folders(args.val_images, args.val_masks, options) if args.val_images else None
+    return train_data, val_data
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..training import TrainConfig, train
+
+    if bool(args.volumes) == bool(args.images or args.masks):
+        raise InputError("give either --images and --masks (2-D files) or --volumes (3-D CT), one of the two")
+    if not args.volumes and not (args.images and args.masks):
+        raise InputError("--images and --masks go together; give both")
+    if args.pretrained and args.checkpoint:
+        raise InputError("give either --pretrained (the published weights) or --checkpoint PATH, not both")
+    train_data, val_data = volume_data(args) if args.volumes else image_data(args)
     config = TrainConfig(
         out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, loss=args.loss, deep_supervision=args.deep_supervision, cgm=args.cgm,

@@ -1,6 +1,7 @@
 """Pair CT volumes with their label volumes by name (``volume-N`` with ``segmentation-N``, or same stem)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -12,12 +13,19 @@ MAX_LISTED = 10
 
 
 def _nifti_files(folder: Path) -> List[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and _extension(p) in NIFTI_EXTENSIONS)
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and _extension(p) in NIFTI_EXTENSIONS
+                  and not p.name.startswith("."))  # macOS "._" companions (the Decathlon tarballs hold them)
+
+
+NNUNET_CHANNEL = re.compile(r"_0000$")  # nnU-Net: imagesTr/case_0000.nii.gz pairs with labelsTr/case.nii.gz
 
 
 def case_key(stem: str) -> str:
-    """``segmentation-12`` -> ``volume-12`` (LiTS naming); other stems are their own key."""
-    return VOLUME_PREFIX + stem[len(LABEL_PREFIX):] if stem.lower().startswith(LABEL_PREFIX) else stem
+    """``segmentation-12`` -> ``volume-12`` (LiTS naming), ``case_0000`` -> ``case`` (nnU-Net's first
+    channel); other stems are their own key."""
+    if stem.lower().startswith(LABEL_PREFIX):
+        return VOLUME_PREFIX + stem[len(LABEL_PREFIX):]
+    return NNUNET_CHANNEL.sub("", stem)
 
 
 def _by_key(files: List[Path], role: str, folder: Path) -> Dict[str, Path]:
@@ -59,6 +67,4 @@ def pair_volumes(volumes_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, P
 
 def _natural(name: str):
     """Sort ``volume-2`` before ``volume-10``."""
-    import re
-
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]

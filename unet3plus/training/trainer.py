@@ -105,8 +105,9 @@ class TrainResult:
 
 def split_train_val(data: SegmentationDataset, val_fraction: float, seed: int = 0,
                     group_pattern: Optional[str] = None):
-    """Patient-aware split of one dataset into ``(train, val)`` (see ``unet3plus.data.split_by_group``)."""
-    key = group_key_from_pattern(group_pattern) if group_pattern else None
+    """Patient-aware split of one dataset into ``(train, val)`` (see ``unet3plus.data.split_by_group``); a
+    dataset with a ``group_key`` (a ``VolumeDataset``: the case) names its own groups."""
+    key = group_key_from_pattern(group_pattern) if group_pattern else getattr(data, "group_key", None)
     train_indices, val_indices = split_by_group(data.names, val_fraction, seed, key)
     return data.subset(train_indices), data.subset(val_indices)
 
