@@ -1,6 +1,7 @@
 """Training data straight from 3-D volumes: layouts, lazy 2.5-D items equal to predict's input, up-front checks."""
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 from pydicom.data import get_testdata_file
 from volume_data import SHAPE, case, write_decathlon, write_lits, write_nifti
 
-from unet3plus.data import DatasetError, VolumeDataset, VolumeOptions, find_cases
+from unet3plus.data import DatasetError, VolumeDataset, VolumeOptions, find_cases, make_loader
+from unet3plus.data.sampling import ForegroundSampler
 from unet3plus.inference.presets import get_preset, window_preset
 from unet3plus.inference.readers import read_input
 from unet3plus.training.trainer import split_train_val
@@ -123,3 +125,38 @@ def test_dataset_wide_problems(tmp_path):
         VolumeDataset.from_folder(tmp_path / "a", options=LITS)
     with pytest.raises(DatasetError, match="no case has any voxel of class.* vessel"):
         VolumeDataset.from_folder(tmp_path / "a", options=VolumeOptions(classes=("liver", "tumour", "vessel")))
+
+
+@pytest.mark.parametrize("foreground, empty", [(0.8, 0.2), (0.25, 0.75), (0.5, 0.5)])
+def test_sampler_realises_the_set_fractions(foreground, empty):
+    has_foreground = np.zeros(1000, bool)
+    has_foreground[::10] = True  # 10% of the slices show foreground
+    sampler = ForegroundSampler(has_foreground, foreground_fraction=foreground, empty_fraction=empty, epoch=3)
+    assert sampler.realised() == pytest.approx({"foreground": foreground, "empty": empty}, abs=1e-9)
+
+
+def test_sampler_default_third_on_top_of_uniform_and_sharded_deterministically():
+    has_foreground = np.zeros(999, bool)
+    has_foreground[::10] = True
+    sampler = ForegroundSampler(has_foreground, epoch=1, seed=4)  # 1/3 forced, the rest uniform
+    expected = 1 / 3 + 2 / 3 * has_foreground.mean()
+    assert abs(sampler.realised()["foreground"] - expected) < 0.03
+    assert ForegroundSampler(has_foreground).realised()["foreground"] < 0.45  # ~0.4 here, not 0.1
+    shards = [ForegroundSampler(has_foreground, epoch=1, seed=4, num_shards=2, shard_id=k).indices() for k in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 500
+    np.testing.assert_array_equal(np.sort(np.concatenate(shards)[:999]), np.sort(sampler.epoch_indices()))
+    np.testing.assert_array_equal(sampler.indices(), ForegroundSampler(has_foreground, epoch=1, seed=4).indices())
+    assert not np.array_equal(sampler.indices(), ForegroundSampler(has_foreground, epoch=2, seed=4).indices())
+
+
+def test_loader_draws_foreground_and_logs_the_fractions(tmp_path, caplog):
+    options = VolumeOptions(classes=("liver", "tumour"), foreground_fraction=0.75, empty_fraction=0.25)
+    data = VolumeDataset.from_folder(write_lits(tmp_path, 2), options=options)
+    with caplog.at_level(logging.INFO, logger="unet3plus.data"):
+        loader = make_loader(data, 4, epoch=0, seed=0)
+    assert "75.0% with foreground, 25.0% empty" in caplog.text
+    labels = np.concatenate([label.asnumpy() for _, label in loader.create_tuple_iterator(num_epochs=1)])
+    shown = labels.reshape(len(labels), -1).max(axis=1) > 0
+    assert len(labels) == len(data) and shown.mean() == 0.75
+    with pytest.raises(DatasetError, match="empty-slice share"):
+        VolumeOptions(foreground_fraction=0.5, empty_fraction=0.7)

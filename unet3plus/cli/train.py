@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Dict
 
@@ -80,6 +81,10 @@ def add_volume_arguments(parser) -> None:
     volumes.add_argument("--slices", choices=("all", "labelled"), default="all",
                          help="train on all slices or on those from the first to the last labelled one")
     volumes.add_argument("--allow-empty-cases", action="store_true", help="accept cases without any label")
+    volumes.add_argument("--foreground-fraction", type=float, default=1.0 / 3.0,
+                         help="share of each epoch's samples drawn from slices with foreground (nnU-Net: 1/3)")
+    volumes.add_argument("--empty-fraction", type=float,
+                         help="share drawn from empty slices (default: none forced; the rest is uniform)")
 
 
 def volume_data(args: argparse.Namespace):
@@ -89,7 +94,8 @@ def volume_data(args: argparse.Namespace):
     options = VolumeOptions(classes=tuple(args.classes.split(",")) if args.classes else ("foreground",),
                             label_map=args.label_map, preset=args.preset,
                             window=tuple(args.window) if args.window else None, slices=args.slices,
-                            allow_empty_cases=args.allow_empty_cases)
+                            allow_empty_cases=args.allow_empty_cases,
+                            foreground_fraction=args.foreground_fraction, empty_fraction=args.empty_fraction)
     train_data = VolumeDataset.from_folder(args.volumes, args.labels, options)
     val_data = VolumeDataset.from_folder(args.val_volumes, args.val_labels, options) if args.val_volumes else None
     return train_data, val_data
@@ -120,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--images and --masks go together; give both")
     if args.pretrained and args.checkpoint:
         raise InputError("give either --pretrained (the published weights) or --checkpoint PATH, not both")
+    if args.volumes:  # the foreground sampler reports each epoch's fractions through logging
+        logging.basicConfig(format="%(message)s")
+        logging.getLogger("unet3plus.data").setLevel(logging.INFO)
     train_data, val_data = volume_data(args) if args.volumes else image_data(args)
     config = TrainConfig(
         out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

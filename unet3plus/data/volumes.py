@@ -23,6 +23,7 @@ from ..inference.presets import CONTEXT_SLICES, InputPreset, get_preset, window_
 from ..networks import SIZE_MULTIPLE
 from .dataset import DataOptions, apply_label_map
 from .io import DatasetError
+from .sampling import ForegroundSampler, check_fractions
 from .volume_checks import check_cases
 from .volume_io import CaseInfo, CaseReader
 from .volume_layouts import VolumeCase, find_cases
@@ -70,6 +71,7 @@ class VolumeOptions(DataOptions):
             raise DatasetError(f"classes must be distinct names, got {list(self.classes)}")
         if self.slices not in SLICE_RANGES:
             raise DatasetError(f"slices must be one of {', '.join(SLICE_RANGES)}, got {self.slices!r}")
+        check_fractions(self.foreground_fraction, self.empty_fraction)
         self.input_preset  # an unknown preset or a bad window fails here, before any file is read
 
     @property
@@ -153,6 +155,12 @@ class VolumeDataset:
     def has_foreground(self) -> np.ndarray:
         """Per item: whether its slice holds any foreground label."""
         return np.array([bool(self.cases[c].foreground[z]) for c, z in self.items], bool)
+
+    def epoch_sampler(self, *, epoch: int, seed: int, num_shards: int = 1, shard_id: int = 0) -> ForegroundSampler:
+        """The training order of an epoch: foreground-aware (``make_loader`` calls this when shuffling)."""
+        return ForegroundSampler(self.has_foreground(), foreground_fraction=self.options.foreground_fraction,
+                                 empty_fraction=self.options.empty_fraction, epoch=epoch, seed=seed,
+                                 num_shards=num_shards, shard_id=shard_id)
 
     def __getstate__(self):  # worker processes open their own files
         return dict(self.__dict__, _readers={})
