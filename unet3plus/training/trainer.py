@@ -176,6 +176,7 @@ class Trainer:
         self.load_report = load_initial_weights(self.net, config, self.dist)
         if self.load_report is not None:
             self.log(self.load_report.summary())
+            self.log(describe_head_transfer(self.load_report, options))
         if config.freeze_encoder:
             self.net.freeze_encoder()
         self.loss_name = config.loss or ("bce_dice" if options.n_classes == 1 else "dice_ce")
@@ -223,6 +224,8 @@ class Trainer:
                 self._write_epoch(state, improved)
             self.log(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f}, val loss {val['loss']:.4f}, "
                      f"val Dice {val['mean_dice']:.4f}{' (best)' if improved else ''}, {row['seconds']:.1f} s")
+            if len(val["mean_dice_per_class"]) > 1:
+                self.log(f"  val Dice per class: {per_class_text(val['mean_dice_per_class'], self.options)}")
             stopped_early = self._patience_exhausted(state) and state["epoch"] < config.epochs
         if stopped_early:
             self.log(f"early stopping: no better validation Dice for {config.patience} epoch(s)")
@@ -319,6 +322,26 @@ class Trainer:
                       world_size=self.dist.world_size)
         with atomic_path(self.config.out_dir / CONFIG_JSON) as temporary:
             temporary.write_text(json.dumps(config, indent=2, default=str))
+
+
+def class_names(options) -> List[str]:
+    """Names of the scored (foreground) classes: a volume dataset's ``classes``, else ``class k``."""
+    names = getattr(options, "classes", None)
+    return list(names) if names else [f"class {k}" for k in range(1, options.n_labels)]
+
+
+def per_class_text(scores: Sequence[float], options) -> str:
+    return ", ".join(f"{name} {score:.4f}" for name, score in zip(class_names(options), scores))
+
+
+def describe_head_transfer(report, options) -> str:
+    """One line saying whether the output head came from the checkpoint or starts fresh (a head transfer)."""
+    fresh_head = [name for name in report.newly_initialised if name.startswith("outconv")]
+    if not fresh_head:
+        return f"head loaded from the checkpoint ({options.n_classes} output channel(s))"
+    return (f"head transfer: the checkpoint's head does not fit {options.n_classes} output channel(s) "
+            f"({', '.join(['background'] * (options.n_classes > 1) + class_names(options))}), so "
+            f"{', '.join(fresh_head)} start(s) fresh; every other layer starts from the checkpoint")
 
 
 class _NetWithLoss(nn.Cell):
