@@ -261,10 +261,15 @@ class Trainer:
         return float(self.dist.all_reduce_mean(np.array([np.mean(losses)]))[0])
 
     def validate(self) -> Dict[str, Any]:
-        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set."""
+        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set; volume
+        data is scored per case in 3-D instead (``volume_validation``; no loss)."""
         from ..metrics import SegmentationMetrics, labels_from_logits
 
         self.net.set_train(False)
+        if hasattr(self.val_data, "read_case"):
+            from .volume_validation import validate_cases
+
+            return validate_cases(self.net, self.val_data, self.config.batch_size)
         metrics = SegmentationMetrics(self.options.n_labels, include_background=False)
         batch = min(self.config.batch_size, len(self.val_data))
         loader = make_loader(self.val_data, batch, shuffle=False, augmentation=None, drop_remainder=False,
