@@ -48,3 +48,17 @@ def test_cli_lists_bad_cases_and_writes_nothing(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in error and "1 problem(s)" in error and "volume-1.nii" in error
     assert not (tmp_path / "run").exists()
+
+
+def test_recipe_lits2017_sets_the_published_settings_and_explicit_options_win():
+    from unet3plus.cli import build_parser
+    from unet3plus.cli.train import apply_defaults
+
+    args = build_parser().parse_args(["train", "--volumes", "v", "--out", "o", "--recipe", "lits2017", "--epochs", "3"])
+    augmentation = apply_defaults(args)
+    assert (args.lr, args.batch_size, args.epochs, args.loss, args.seed) == (3e-4, 2, 3, "bce_dice", 1)
+    assert (args.classes, args.label_map, args.preset, args.slices, args.foreground_fraction, args.val_split) == \
+        ("liver", {2: 1}, "lits2017", "labelled", 0.0, 0.2)
+    assert augmentation.flip_probability == 0.5 and not augmentation.rotate90 and augmentation.scale_range == (1, 1)
+    plain = build_parser().parse_args(["train", "--volumes", "v", "--out", "o"])
+    assert apply_defaults(plain) is None and (plain.lr, plain.epochs, plain.foreground_fraction) == (1e-3, 50, 1 / 3)

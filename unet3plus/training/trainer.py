@@ -48,6 +48,7 @@ class TrainConfig:
         patience: stop after this many epochs without a better validation Dice (None: never).
         seed: fixes initialisation, sample order, augmentation and dropout (resume-safe).
         distributed: None detects an ``msrun`` launch; True/False force it.
+        augmentation: which augmentations (default ``Augmentation()``); ``augment=False`` turns them off.
     """
 
     out_dir: Union[str, Path]
@@ -69,6 +70,7 @@ class TrainConfig:
     min_delta: float = 0.0
     seed: int = 0
     augment: bool = True
+    augmentation: Optional[Augmentation] = None
     num_workers: int = 1
     resume: bool = False
     progress: bool = True
@@ -239,7 +241,8 @@ class Trainer:
         config = self.config
         ms.set_seed(config.seed * 100003 + epoch)  # dropout etc.: the same whether resumed or not
         loader = make_loader(self.train_data, config.batch_size, epoch=epoch, shuffle=True,
-                             augmentation=Augmentation() if config.augment else None, seed=config.seed,
+                             augmentation=(config.augmentation or Augmentation()) if config.augment else None,
+                             seed=config.seed,
                              num_workers=config.num_workers, num_shards=self.dist.world_size,
                              shard_id=self.dist.rank, drop_remainder=True)
         self.net.set_train(True)
