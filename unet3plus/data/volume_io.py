@@ -1,7 +1,9 @@
 """Read one case of a volume dataset lazily, in the slice convention of ``unet3plus.inference.readers``.
 
 NIfTI volumes are never held whole: nibabel's proxy reads the slices asked for (memory-mapped for
-``.nii``); a DICOM series goes through the package's series reader and the last few are kept in memory.
+``.nii``; ``.nii.gz`` through indexed_gzip's seek points where it is installed, see
+``benchmarks/bench_volume_loading.py``); a DICOM series goes through the package's series reader and the
+last few are kept in memory.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ DICOM_CASES_KEPT = 4
 
 def _load_nifti(path: Path):
     nibabel = require("nibabel", "nifti", "Reading NIfTI volumes")
-    image = nibabel.load(str(path))
+    # keep_file_open: with indexed_gzip installed (the [nifti] extra), a .nii.gz keeps its seek index, so a
+    # slice deep in the volume no longer means decompressing everything before it on every read
+    image = nibabel.load(str(path), keep_file_open=True)
     shape = image.shape
     if len(shape) == 4 and shape[3] == 1:
         image = image.slicer[..., 0]

@@ -69,6 +69,9 @@ class VolumeOptions(DataOptions):
         super().__post_init__()
         if not self.classes or len(set(self.classes)) != len(self.classes):
             raise DatasetError(f"classes must be distinct names, got {list(self.classes)}")
+        if self.size is not None:
+            raise DatasetError("volumes are not resized (in-plane resampling is not implemented); resample them "
+                               "to one grid beforehand and leave size unset")
         if self.slices not in SLICE_RANGES:
             raise DatasetError(f"slices must be one of {', '.join(SLICE_RANGES)}, got {self.slices!r}")
         check_fractions(self.foreground_fraction, self.empty_fraction)

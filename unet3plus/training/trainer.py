@@ -23,6 +23,7 @@ from .._atomic import atomic_path
 from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_size, make_loader, split_by_group
 from ..data.split import group_key_from_pattern
 from ..errors import InputError
+from .class_report import describe_head_transfer, per_class_text
 from .checkpoints import (BEST, LAST, RESUME, ResumeError, existing_run_files, load_resume_state,
                           save_network, save_resume_state)
 from .distributed import Distributed
@@ -330,26 +331,6 @@ class Trainer:
                       world_size=self.dist.world_size)
         with atomic_path(self.config.out_dir / CONFIG_JSON) as temporary:
             temporary.write_text(json.dumps(config, indent=2, default=str))
-
-
-def class_names(options) -> List[str]:
-    """Names of the scored (foreground) classes: a volume dataset's ``classes``, else ``class k``."""
-    names = getattr(options, "classes", None)
-    return list(names) if names else [f"class {k}" for k in range(1, options.n_labels)]
-
-
-def per_class_text(scores: Sequence[float], options) -> str:
-    return ", ".join(f"{name} {score:.4f}" for name, score in zip(class_names(options), scores))
-
-
-def describe_head_transfer(report, options) -> str:
-    """One line saying whether the output head came from the checkpoint or starts fresh (a head transfer)."""
-    fresh_head = [name for name in report.newly_initialised if name.startswith("outconv")]
-    if not fresh_head:
-        return f"head loaded from the checkpoint ({options.n_classes} output channel(s))"
-    return (f"head transfer: the checkpoint's head does not fit {options.n_classes} output channel(s) "
-            f"({', '.join(['background'] * (options.n_classes > 1) + class_names(options))}), so "
-            f"{', '.join(fresh_head)} start(s) fresh; every other layer starts from the checkpoint")
 
 
 class _NetWithLoss(nn.Cell):
