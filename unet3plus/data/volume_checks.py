@@ -16,6 +16,7 @@ from .volume_io import CaseInfo, CaseReader
 from .volume_layouts import VolumeCase
 
 MAX_PROBLEMS_LISTED = 20
+CHECK_CHUNK_SLICES = 32
 
 
 def _check_case(case: VolumeCase, options, problems: List[str]) -> Optional[CaseInfo]:
@@ -38,22 +39,25 @@ def _check_case(case: VolumeCase, options, problems: List[str]) -> Optional[Case
                         "slice context; leave this case out")
     if len(problems) > found:
         return None
-    try:
-        hu = reader.hu()
-        labels = apply_label_map(reader.labels(), options.label_map)
+    bad, values, foreground = 0, set(), []
+    try:  # in chunks of slices: a 900-slice CT is never held whole (nor its labels as int64)
+        for start in range(0, shape[0], CHECK_CHUNK_SLICES):
+            bad += int(np.count_nonzero(~np.isfinite(reader.hu(start, start + CHECK_CHUNK_SLICES))))
+            labels = apply_label_map(reader.labels(start, start + CHECK_CHUNK_SLICES), options.label_map)
+            values.update(np.unique(labels).tolist())
+            foreground.append(labels.reshape(labels.shape[0], -1).max(axis=1) > 0)
     except Exception as error:
         problems.append(f"cannot read the voxels of {case.image} or {case.labels} ({_short(error)})")
         return None
-    bad = int(np.count_nonzero(~np.isfinite(hu)))
     if bad:
         problems.append(f"{case.image} holds {bad} NaN/Inf voxel(s); replace them (e.g. with -1024 HU, air)")
-    values = np.unique(labels)
+    values = sorted(values)
     outside = [int(v) for v in values if not 0 <= v <= len(options.classes)]
     if outside:
         problems.append(f"{case.labels} has label value(s) {outside[:10]} outside 0..{len(options.classes)} "
                         f"(background + {', '.join(options.classes)}); map them with --label-map "
                         f"(e.g. {outside[0]}:1) or name more --classes")
-    foreground = labels.reshape(labels.shape[0], -1).max(axis=1) > 0
+    foreground = np.concatenate(foreground)
     if not foreground.any() and not options.allow_empty_cases:
         problems.append(f"{case.labels} is all background (an empty label set); fix the export or allow empty "
                         "cases (--allow-empty-cases)")
