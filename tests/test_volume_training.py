@@ -62,3 +62,8 @@ def test_recipe_lits2017_sets_the_published_settings_and_explicit_options_win():
     assert augmentation.flip_probability == 0.5 and not augmentation.rotate90 and augmentation.scale_range == (1, 1)
     plain = build_parser().parse_args(["train", "--volumes", "v", "--out", "o"])
     assert apply_defaults(plain) is None and (plain.lr, plain.epochs, plain.foreground_fraction) == (1e-3, 50, 1 / 3)
+
+
+def test_cli_refuses_2d_options_with_volumes(tmp_path, capsys):
+    code = main(["train", "--volumes", str(tmp_path), "--n-classes", "3", "--out", str(tmp_path / "run")])
+    assert code == 2 and "--n-classes do(es) not apply to --volumes" in capsys.readouterr().err

@@ -96,7 +96,16 @@ def add_volume_arguments(parser) -> None:
 def volume_data(args: argparse.Namespace):
     """``(train, val)`` volume datasets from the volume flags (``val`` None: split off by case)."""
     from ..data import VolumeDataset, VolumeOptions
+    from ..errors import InputError
 
+    ignored = [flag for flag, unset in (("--n-classes", args.n_classes == 1), ("--in-channels", args.in_channels == 3),
+                                        ("--size", args.size is None), ("--val-images/--val-masks",
+                                                                        not (args.val_images or args.val_masks)))
+               if not unset]
+    if ignored:
+        raise InputError(f"{', '.join(ignored)} do(es) not apply to --volumes: the classes come from --classes, the "
+                         "3 input channels from the preset's slice context, the size from the volumes, "
+                         "validation cases from --val-volumes")
     options = VolumeOptions(classes=tuple(args.classes.split(",")) if args.classes else ("foreground",),
                             label_map=args.label_map, preset=args.preset,
                             window=tuple(args.window) if args.window else None, slices=args.slices,
