@@ -227,7 +227,7 @@ class Trainer:
                 self._write_epoch(state, improved)
             self.log(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f}, val loss {val['loss']:.4f}, "
                      f"val Dice {val['mean_dice']:.4f}{' (best)' if improved else ''}, {row['seconds']:.1f} s")
-            if len(val["mean_dice_per_class"]) > 1:
+            if len(val.get("mean_dice_per_class", ())) > 1:  # a scripted validate() may leave it out
                 self.log(f"  val Dice per class: {per_class_text(val['mean_dice_per_class'], self.options)}")
             stopped_early = self._patience_exhausted(state) and state["epoch"] < config.epochs
         if stopped_early:
