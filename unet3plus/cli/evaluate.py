@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import create_backend
     from ..inference.evaluate import evaluate
     from ..inference.pairing import pair_volumes
-    from ._options import default_preset, inference_model
+    from ._options import inference_model, resolve_preset
 
     if bool(args.images) == bool(args.volumes) or bool(args.images) != bool(args.masks):
         raise InputError("give either --images and --masks (2-D files) or --volumes [--labels] (NIfTI)")
@@ -37,11 +37,11 @@ def run(args: argparse.Namespace) -> int:
         from ..data.folder import pair_files
 
         cases = pair_files(Path(args.images), Path(args.masks))
-        preset = args.preset or "image"
     else:
         cases = pair_volumes(Path(args.volumes), Path(args.labels or args.volumes))
-        preset = default_preset(args)
     model, options = inference_model(args)
+    preset = resolve_preset(args, model if not isinstance(model, str) else None,
+                            "image" if args.images else "volume")
     backend = create_backend(model, args.backend, **options)
     result = evaluate(backend, cases, preset=preset, threshold=args.threshold,
                       batch_size=args.batch_size, keep_largest=args.keep_largest, allow_thin=args.allow_thin,

@@ -78,6 +78,19 @@ class VolumeOptions(DataOptions):
         self.input_preset  # an unknown preset or a bad window fails here, before any file is read
 
     @property
+    def class_names(self) -> Tuple[str, ...]:
+        """One name per label value, background first (what the checkpoints' model config records)."""
+        return ("background",) + self.classes
+
+    def input_config(self):
+        """The checkpoints' record of how CT became network input: the preset, or the HU window."""
+        from ..hub.model_config import InputConfig
+
+        if self.window is not None:
+            return InputConfig(preset=None, window=tuple(self.window))
+        return InputConfig(preset=self.preset)
+
+    @property
     def input_preset(self) -> InputPreset:
         return window_preset(*self.window) if self.window is not None else get_preset(self.preset)
 

@@ -12,7 +12,6 @@ import numpy as np
 from .._atomic import atomic_path
 from .._optional import require
 from .predict import Prediction
-from .presets import get_preset
 from .readers import LoadedInput, slices_to_nifti
 
 OVERLAY_COLOUR = (255, 40, 40)
@@ -128,6 +127,6 @@ def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[st
         else:
             written.append(write_npy(out_dir / names["probabilities"], values))
     index = overlay_slice_index(slices)
-    picture = display_slice(source.data, index, hounsfield=get_preset(prediction.preset).kind == "volume")
+    picture = display_slice(source.data, index, hounsfield=prediction.preset_kind == "volume")
     written.append(write_png(out_dir / names["overlay"], overlay(picture, slices[index])))
     return written
