@@ -160,3 +160,13 @@ def test_loader_draws_foreground_and_logs_the_fractions(tmp_path, caplog):
     assert len(labels) == len(data) and shown.mean() == 0.75
     with pytest.raises(DatasetError, match="empty-slice share"):
         VolumeOptions(foreground_fraction=0.5, empty_fraction=0.7)
+
+
+def test_checkpoint_input_config_reproduces_the_training_input():
+    from unet3plus.inference.presets import preset_from_input_config
+
+    volume = case(3)[0].astype(np.float32)
+    for options in (VolumeOptions(window=(-100, 300)), VolumeOptions(preset="lits2017")):
+        preset = preset_from_input_config(options.input_config(), options.in_channels)
+        np.testing.assert_array_equal(preset(volume), options.input_preset(volume))
+    assert VolumeOptions(classes=("liver", "tumour")).class_names == ("background", "liver", "tumour")

@@ -157,6 +157,8 @@ def preset_from_input_config(config: "InputConfig", in_channels: int) -> InputPr
     config): a named preset, or the data pipeline's own image preparation and resize."""
     if config.preset:
         return get_preset(config.preset)
+    if config.window is not None:  # trained on CT volumes with an HU window (unet3plus train --volumes --window)
+        return window_preset(*config.window)
     from ..data.dataset import prepare_image
     from ..data.transforms import resize_image
 
