@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import unet3plus  # noqa: F401  (runtime defaults before MindSpore's first kernel)
+from unet3plus import _atomic
 from unet3plus._atomic import atomic_path
 from unet3plus.data import DataOptions, SegmentationDataset, VolumeDataset, VolumeOptions, synthetic_organs
 from unet3plus.training import checkpoints, history, trainer
@@ -26,7 +27,7 @@ def recording_atomic_path(path, **kwargs):
     return atomic_path(path, **kwargs)
 
 
-for module in (checkpoints, history, trainer):
+for module in (checkpoints, history, trainer, _atomic):  # _atomic: for writers that import it when called
     module.atomic_path = recording_atomic_path
 
 volumes = os.environ.get("UNET3PLUS_TEST_VOLUMES")  # a folder of volumes instead of 2-D arrays
