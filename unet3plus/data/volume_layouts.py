@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..inference.pairing import case_key, pair_volumes
-from ..inference.readers import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, _extension, _stem, is_dicom_file
+from ..files import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, stem_of
+from ..inference.readers import is_dicom_file
 from .io import DatasetError
 
 DECATHLON_IMAGES, DECATHLON_LABELS = "imagesTr", "labelsTr"
@@ -35,14 +36,14 @@ class VolumeCase:
 
 
 def _is_dicom_folder(folder: Path) -> bool:
-    return any(p.is_file() and (_extension(p) in DICOM_EXTENSIONS or is_dicom_file(p)) for p in folder.iterdir())
+    return any(p.is_file() and (extension_of(p) in DICOM_EXTENSIONS or is_dicom_file(p)) for p in folder.iterdir())
 
 
 def _dicom_cases(volumes: Path, labels: Path) -> List[VolumeCase]:
     series = {case_key(folder.name): folder for folder in sorted(volumes.iterdir())
               if folder.is_dir() and _is_dicom_folder(folder)}
-    label_files = {case_key(_stem(p)): p for p in sorted(labels.iterdir())
-                   if p.is_file() and _extension(p) in NIFTI_EXTENSIONS and not p.name.startswith(".")}
+    label_files = {case_key(stem_of(p)): p for p in sorted(labels.iterdir())
+                   if p.is_file() and extension_of(p) in NIFTI_EXTENSIONS and not p.name.startswith(".")}
     unpaired = sorted(set(series) ^ set(label_files))
     if unpaired:
         raise DatasetError(f"{len(unpaired)} DICOM case(s) lack labels or labels lack a DICOM series folder: "
@@ -63,7 +64,7 @@ def find_cases(volumes: Path, labels: Optional[Path] = None) -> List[VolumeCase]
             raise DatasetError(f"{volumes} has {DECATHLON_IMAGES}/ but no {DECATHLON_LABELS}/; training needs labels "
                                f"(or give them with --labels)")
         volumes, labels = volumes / DECATHLON_IMAGES, volumes / DECATHLON_LABELS
-        extra_channels = sorted(_stem(p) for p in volumes.iterdir() if _stem(p).endswith("_0001"))
+        extra_channels = sorted(stem_of(p) for p in volumes.iterdir() if stem_of(p).endswith("_0001"))
         if extra_channels:
             raise DatasetError(f"{volumes} holds multi-channel nnU-Net cases ({extra_channels[0]}, ...); only "
                                "single-channel CT (_0000) is supported: move the other channels out")
@@ -76,5 +77,5 @@ def find_cases(volumes: Path, labels: Optional[Path] = None) -> List[VolumeCase]
 
 def _is_dicom_dataset(volumes: Path) -> bool:
     """Sub-folders of DICOM files and no NIfTI files at the top."""
-    has_nifti = any(p.is_file() and _extension(p) in NIFTI_EXTENSIONS for p in volumes.iterdir())
+    has_nifti = any(p.is_file() and extension_of(p) in NIFTI_EXTENSIONS for p in volumes.iterdir())
     return not has_nifti and any(p.is_dir() and _is_dicom_folder(p) for p in volumes.iterdir())

@@ -13,12 +13,10 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 
 from .._optional import require
-from ..errors import InputError
+from ..errors import InputError, MissingDependencyError
+from ..files import (DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, NUMPY_EXTENSIONS, extension_of,
+                     read_image_file, stem_of)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-NIFTI_EXTENSIONS = (".nii", ".nii.gz")
-DICOM_EXTENSIONS = (".dcm", ".dicom")
-NUMPY_EXTENSIONS = (".npy",)
 SUPPORTED = IMAGE_EXTENSIONS + NIFTI_EXTENSIONS + DICOM_EXTENSIONS + NUMPY_EXTENSIONS + ("a DICOM series folder",)
 
 
@@ -43,16 +41,6 @@ class LoadedInput:
     metadata: Dict[str, Any] = field(default_factory=dict)
 
 
-def _extension(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
-def _stem(path: Path) -> str:
-    extension = _extension(path)
-    return path.name[: -len(extension)] if extension and path.name.lower().endswith(extension) else path.name
-
-
 def is_dicom_file(path: Path) -> bool:
     """True for files with the DICOM preamble magic ``DICM`` at byte 128."""
     try:
@@ -70,7 +58,7 @@ def read_input(path: Union[str, Path]) -> LoadedInput:
         raise ReadError(f"input {path} does not exist; check the path")
     if path.is_dir():
         return read_dicom_series(path)
-    extension = _extension(path)
+    extension = extension_of(path)
     if extension in NIFTI_EXTENSIONS:
         return read_nifti(path)
     if extension in DICOM_EXTENSIONS or is_dicom_file(path):
@@ -88,25 +76,21 @@ def _unreadable(path: Path, what: str, error: Exception) -> ReadError:
 
 
 def read_image(path: Path) -> LoadedInput:
-    image_module = require("PIL.Image", "image", "Reading PNG/JPEG images")
     try:
-        with image_module.open(path) as image:
-            if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
-                image = image.convert("RGB")
-            elif image.mode in ("1", "LA"):
-                image = image.convert("L")
-            array = np.array(image)
+        array = read_image_file(path)
+    except MissingDependencyError:
+        raise
     except Exception as error:  # Pillow raises many types for broken files
-        raise _unreadable(path, "an image", error) from None
-    return LoadedInput(_stem(path), "image", array, path)
+        raise _unreadable(path, "an image", error) from error
+    return LoadedInput(stem_of(path), "image", array, path)
 
 
 def read_npy(path: Path) -> LoadedInput:
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:
-        raise _unreadable(path, "a NumPy .npy array", error) from None
-    return LoadedInput(_stem(path), "array", array, path)
+        raise _unreadable(path, "a NumPy .npy array", error) from error
+    return LoadedInput(stem_of(path), "array", array, path)
 
 
 def read_nifti(path: Path) -> LoadedInput:
@@ -115,14 +99,14 @@ def read_nifti(path: Path) -> LoadedInput:
         image = nibabel.load(str(path))
         data = np.asarray(image.get_fdata(dtype=np.float32))  # applies scl_slope / scl_inter
     except Exception as error:
-        raise _unreadable(path, "a NIfTI volume", error) from None
+        raise _unreadable(path, "a NIfTI volume", error) from error
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim == 2:
         data = data[:, :, np.newaxis]
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
-    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image)
+    return LoadedInput(stem_of(path), "volume", nifti_to_slices(data), path, nifti=image)
 
 
 def nifti_to_slices(data: np.ndarray) -> np.ndarray:
@@ -157,8 +141,8 @@ def read_dicom_file(path: Path) -> LoadedInput:
     except ReadError:
         raise
     except Exception as error:
-        raise _unreadable(path, "a DICOM image", error) from None
-    return LoadedInput(_stem(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
+        raise _unreadable(path, "a DICOM image", error) from error
+    return LoadedInput(stem_of(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
 
 
 def _slice_position(dataset: Any) -> float:
@@ -177,12 +161,12 @@ def read_dicom_series(folder: Path) -> LoadedInput:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     datasets: List[Any] = []
     for file in files:
-        if not (_extension(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
+        if not (extension_of(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
             continue
         try:
             dataset = pydicom.dcmread(str(file))
         except Exception as error:
-            raise _unreadable(file, "a DICOM image", error) from None
+            raise _unreadable(file, "a DICOM image", error) from error
         if "PixelData" in dataset:
             datasets.append(dataset)
     if not datasets:
@@ -197,7 +181,7 @@ def read_dicom_series(folder: Path) -> LoadedInput:
     except ReadError:
         raise
     except Exception as error:
-        raise _unreadable(folder, "a DICOM series", error) from None
+        raise _unreadable(folder, "a DICOM series", error) from error
     shapes = {s.shape[1:] for s in slices}
     if len(shapes) > 1:
         raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "
