@@ -71,6 +71,17 @@ def normalize_intensity(image: np.ndarray, mode: str) -> np.ndarray:
     return (image - image.mean()) / max(float(image.std()), 1e-8)
 
 
+def apply_label_map(labels: np.ndarray, label_map: Optional[Mapping[int, int]]) -> np.ndarray:
+    """int64 labels with every ``label_map`` key replaced by its value (all at once: ``{1: 2, 2: 1}`` swaps)."""
+    labels = np.asarray(labels).astype(np.int64)
+    if not label_map:
+        return labels
+    mapped = labels.copy()
+    for source_value, target_value in label_map.items():
+        mapped[labels == source_value] = target_value
+    return mapped
+
+
 def prepare_image(image: np.ndarray, normalize: str, in_channels: int, repeat_grayscale: bool) -> np.ndarray:
     """An ``H x W [x C]`` image as float32 ``C x H x W``: normalised, grey repeated to 3 channels when the
     network takes 3. Training and inference on a trained model's config both go through here."""
@@ -152,13 +163,7 @@ class SegmentationDataset:
     def _map_labels(self, mask: np.ndarray) -> np.ndarray:
         if mask.ndim == 3:  # e.g. an RGB-saved gray mask: fine when every channel agrees
             mask = mask[:, :, 0]
-        mask = mask.astype(np.int64)
-        if self.options.label_map:
-            mapped = mask.copy()
-            for source_value, target_value in self.options.label_map.items():
-                mapped[mask == source_value] = target_value
-            mask = mapped
-        return mask
+        return apply_label_map(mask, self.options.label_map)
 
     def _prepare(self, image: np.ndarray, mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         options = self.options

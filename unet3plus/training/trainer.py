@@ -27,6 +27,7 @@ from ..data.split import group_key_from_pattern
 from ..errors import InputError
 from .checkpoints import (BEST, LAST, RESUME, ResumeError, TrainingStopped, commit_epoch, finish_commit,
                           load_resume_state)
+from .class_report import describe_head_transfer, per_class_text
 from .distributed import Distributed
 from .history import plot_curves, write_metrics_csv
 from .memory import configure_memory_pool, release_free_heap
@@ -52,6 +53,7 @@ class TrainConfig:
         distributed: None detects an ``msrun`` launch; True/False force it.
         allow_setting_changes: on ``resume``, apply (and log) changed hyperparameters (``RESUMABLE_CHANGES``)
             instead of refusing them; changes to the network, data or split are always refused.
+        augmentation: which augmentations (default ``Augmentation()``); ``augment=False`` turns them off.
         class_names: one name per label value (background first), stored in the checkpoints' model config.
     """
 
@@ -74,6 +76,7 @@ class TrainConfig:
     min_delta: float = 0.0
     seed: int = 0
     augment: bool = True
+    augmentation: Optional[Augmentation] = None
     num_workers: int = 1
     resume: bool = False
     progress: bool = True
@@ -112,8 +115,9 @@ class TrainResult:
 
 def split_train_val(data: SegmentationDataset, val_fraction: float, seed: int = 0,
                     group_pattern: Optional[str] = None):
-    """Patient-aware split of one dataset into ``(train, val)`` (see ``unet3plus.data.split_by_group``)."""
-    key = group_key_from_pattern(group_pattern) if group_pattern else None
+    """Patient-aware split of one dataset into ``(train, val)`` (see ``unet3plus.data.split_by_group``); a
+    dataset with a ``group_key`` (a ``VolumeDataset``: the case) names its own groups."""
+    key = group_key_from_pattern(group_pattern) if group_pattern else getattr(data, "group_key", None)
     train_indices, val_indices = split_by_group(data.names, val_fraction, seed, key)
     return data.subset(train_indices), data.subset(val_indices)
 
@@ -192,6 +196,7 @@ class Trainer:
         self.load_report = self.net.load_report
         if self.load_report is not None:
             self.log(self.load_report.summary())
+            self.log(describe_head_transfer(self.load_report, options))
         if config.freeze_encoder:
             self.net.freeze_encoder()
         self.loss_name = config.loss or ("bce_dice" if options.n_classes == 1 else "dice_ce")
@@ -247,6 +252,8 @@ class Trainer:
                 self._write_epoch(state, improved)
             self.log(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f}, val loss {val['loss']:.4f}, "
                      f"val Dice {val['mean_dice']:.4f}{' (best)' if improved else ''}, {row['seconds']:.1f} s")
+            if len(val.get("mean_dice_per_class", ())) > 1:  # a scripted validate() may leave it out
+                self.log(f"  val Dice per class: {per_class_text(val['mean_dice_per_class'], self.options)}")
             stopped_early = self._patience_exhausted(state) and state["epoch"] < config.epochs
         if stopped_early:
             self.log(f"early stopping: no better validation Dice for {config.patience} epoch(s)")
@@ -260,7 +267,8 @@ class Trainer:
         config = self.config
         ms.set_seed(config.seed * 100003 + epoch)  # dropout etc.: the same whether resumed or not
         loader = make_loader(self.train_data, config.batch_size, epoch=epoch, shuffle=True,
-                             augmentation=Augmentation() if config.augment else None, seed=config.seed,
+                             augmentation=(config.augmentation or Augmentation()) if config.augment else None,
+                             seed=config.seed,
                              num_workers=config.num_workers, num_shards=self.dist.world_size,
                              shard_id=self.dist.rank, drop_remainder=True)
         self.net.set_train(True)
@@ -281,10 +289,15 @@ class Trainer:
         return float(self.dist.all_reduce_mean(np.array([np.mean(losses)]))[0])
 
     def validate(self) -> Dict[str, Any]:
-        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set."""
+        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set; volume
+        data is scored per case in 3-D instead (``volume_validation``; no loss)."""
         from ..metrics import SegmentationMetrics, labels_from_logits
 
         self.net.set_train(False)
+        if hasattr(self.val_data, "read_case"):
+            from .volume_validation import validate_cases
+
+            return validate_cases(self.net, self.val_data, self.config.batch_size)
         metrics = SegmentationMetrics(self.options.n_labels, include_background=False)
         batch = min(self.config.batch_size, len(self.val_data))
         loader = make_loader(self.val_data, batch, shuffle=False, augmentation=None, drop_remainder=False,
@@ -381,10 +394,12 @@ class Trainer:
                 "image_size": list(self.train_data.spatial_size), "loss": self.loss_name}
         return ModelConfig(
             architecture=Architecture(options.in_channels, options.n_classes, config.deep_supervision, config.cgm),
-            input=InputConfig(normalize=options.normalize, size=tuple(options.size) if options.size else None,
-                              repeat_grayscale=options.repeat_grayscale),
+            input=(options.input_config() if hasattr(options, "input_config") else  # volumes: preset / HU window
+                   InputConfig(normalize=options.normalize, size=tuple(options.size) if options.size else None,
+                               repeat_grayscale=options.repeat_grayscale)),
             label_map={int(k): int(v) for k, v in options.label_map.items()} if options.label_map else None,
-            class_names=tuple(config.class_names or default_class_names(options.n_classes)),
+            class_names=tuple(config.class_names or getattr(options, "class_names", None)
+                              or default_class_names(options.n_classes)),
             provenance=provenance(base_weights_sha256=self.base_weights_sha256, epochs=state["epoch"],
                                   best_metric=best, data=data))
 
