@@ -10,7 +10,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import InputError
-from ..metrics import SegmentationMetrics, confusion_counts, dice_from_counts, iou_from_counts
+from ..metrics import OverlapResult, SegmentationMetrics, confusion_counts, dice_from_counts, iou_from_counts
 from .predict import predict
 from .readers import read_input
 
@@ -20,7 +20,7 @@ class Evaluation:
     """Per-case rows and the aggregate scores (``SegmentationMetrics.result()``)."""
 
     rows: List[dict]
-    summary: dict
+    summary: OverlapResult
 
     def table(self) -> str:
         """A plain-text table: one line per case, then the mean over cases and the global (pooled) score."""
@@ -28,8 +28,8 @@ class Evaluation:
         lines = ["  ".join(f"{c:>12}" if c != "case" else f"{c:<24}" for c in columns)]
         for row in self.rows:
             lines.append("  ".join(_cell(column, row[column]) for column in columns))
-        lines.append(f"mean over cases: Dice {self.summary['mean_dice']:.4f}  IoU {self.summary['mean_iou']:.4f}")
-        lines.append(f"global (pooled): Dice {self.summary['global_dice']:.4f}  IoU {self.summary['global_iou']:.4f}")
+        lines.append(f"mean over cases: Dice {self.summary.mean_dice:.4f}  IoU {self.summary.mean_iou:.4f}")
+        lines.append(f"global (pooled): Dice {self.summary.global_dice:.4f}  IoU {self.summary.global_iou:.4f}")
         return "\n".join(lines)
 
     def write_csv(self, path: Path) -> Path:
@@ -49,15 +49,14 @@ def _cell(column: str, value: Any) -> str:
     return f"{value:>12.4f}" if isinstance(value, float) else f"{value:>12}"
 
 
-def _aggregate(summary: dict, label: str, key: str):
+def _aggregate(summary: OverlapResult, label: str, key: str):
     if key in ("dice", "iou"):
-        return summary[f"{label}_{key}"]
+        return getattr(summary, f"{label}_{key}")
     for metric in ("dice", "iou"):
         prefix = f"{metric}_class"
         if key.startswith(prefix):
-            index = summary["classes"].index(int(key[len(prefix):]))
-            name = f"mean_{metric}_per_class" if label == "mean" else f"global_{metric}_per_class"
-            return float(summary[name][index])
+            index = summary.classes.index(int(key[len(prefix):]))
+            return float(getattr(summary, f"{label}_{metric}_per_class")[index])
     return ""
 
 
