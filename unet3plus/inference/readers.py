@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -33,6 +33,8 @@ class LoadedInput:
     ``kind``: ``"volume"`` (``data`` is ``Z x H x W`` HU), ``"image"`` (``H x W [x C]`` as stored) or
     ``"array"`` (a ``.npy``; a volume preset reads it as HU ``[Z x] H x W``, the image preset as an image).
     ``nifti`` is the source NIfTI image (its affine and header go into the written mask).
+    ``spacing``: mm between voxel centres along each axis of ``data`` (``Z x H x W`` order for volumes), as
+    the file states it (NIfTI zooms; DICOM slice spacing and PixelSpacing); None where the format has none.
     """
 
     name: str
@@ -41,6 +43,7 @@ class LoadedInput:
     path: Optional[Path] = None
     nifti: Any = None
     metadata: Dict[str, Any] = field(default_factory=dict)
+    spacing: Optional[Tuple[float, ...]] = None
 
 
 def _extension(path: Path) -> str:
@@ -122,7 +125,19 @@ def read_nifti(path: Path) -> LoadedInput:
         data = data[:, :, np.newaxis]
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
-    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image)
+    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=nifti_spacing(image))
+
+
+def nifti_spacing(image: Any) -> Tuple[float, ...]:
+    """mm between voxel centres along ``Z x H x W`` from the header's zooms, NaN on an axis where they
+    disagree with the affine's: nibabel silently turns a zero pixdim into 1, and a made-up spacing must
+    not reach the distance metrics."""
+    zooms = np.ones(3)
+    stated = [float(z) for z in image.header.get_zooms()[:3]]
+    zooms[: len(stated)] = stated
+    from_affine = np.linalg.norm(np.asarray(image.affine, float)[:3, :3], axis=0)
+    zooms[~np.isclose(zooms, from_affine, rtol=1e-3, atol=1e-4)] = np.nan
+    return tuple(float(z) for z in zooms[::-1])
 
 
 def nifti_to_slices(data: np.ndarray) -> np.ndarray:

@@ -49,8 +49,8 @@ def check_spacing(spacing: Sequence[float], ndim: int) -> Tuple[float, ...]:
     if len(values) != ndim:
         raise ValueError(f"spacing {values} has {len(values)} entries for {ndim}-D masks; give one per axis")
     if not all(math.isfinite(s) and s > 0 for s in values):
-        raise ValueError(f"voxel spacing {values} must be positive and finite (a zero or missing spacing in the "
-                         "file header); fix the header or pass the spacing")
+        shown = ", ".join(f"{v:.6g}" for v in values)
+        raise ValueError(f"voxel spacing ({shown}) must be positive and finite (zero or missing in the file header?)")
     return values
 
 
