@@ -48,7 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     prediction, reference = liver_like_case(args.slices)
     print(f"CPU: {machine_line()}; case {prediction.shape}, spacing {SPACING} mm, reference "
-          f"{reference.sum() * np.prod(SPACING) / 1e6:.2f} l, prediction {prediction.sum() * np.prod(SPACING) / 1e6:.2f} l")
+          f"{reference.sum() * np.prod(SPACING) / 1e6:.2f} l, "
+          f"prediction {prediction.sum() * np.prod(SPACING) / 1e6:.2f} l")
     ours = surface_distances(prediction, reference, SPACING)
     theirs = medpy_surface(prediction, reference)
     np.testing.assert_allclose([ours.assd, ours.rmsd, ours.mssd, ours.hd95], theirs, rtol=1e-9)

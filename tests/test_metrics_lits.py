@@ -144,7 +144,8 @@ def test_agrees_with_medpy_on_random_blobs():
         scores = score_class(prediction, reference, spacing)
         # medpy's directed surface distances with full connectivity, pooled as LiTS pools them.
         directed = getattr(binary, "__surface_distances")
-        pooled = np.concatenate([directed(prediction, reference, spacing, 3), directed(reference, prediction, spacing, 3)])
+        pooled = np.concatenate([directed(prediction, reference, spacing, 3),
+                                 directed(reference, prediction, spacing, 3)])
         assert scores.assd == pytest.approx(pooled.mean())
         assert scores.rmsd == pytest.approx(np.sqrt((pooled ** 2).mean()))
         assert scores.hd95 == pytest.approx(binary.hd95(prediction, reference, spacing, 3))

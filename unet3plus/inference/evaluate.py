@@ -3,7 +3,7 @@ exist (:func:`score_masks`, no model needed) or a model's predictions (:func:`ev
 
 Distances are in mm from each label file's voxel spacing (NIfTI zooms, DICOM spacing); 2-D images have
 none, so their distances are in pixels unless a spacing is given. Predictions must lie on their labels'
-grid (same shape and, for NIfTI, the same affine).
+grid (same shape and, where both have one, the same affine).
 """
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ def _check_same_grid(prediction: LoadedInput, labels: LoadedInput, shape: Tuple[
     if shape != expected:
         raise InputError(f"{prediction.path} has shape {shape} but its labels {labels.path} have {expected}; "
                          "a mask must be on its volume's grid (resample it, or pair the right files)")
-    if prediction.nifti is not None and labels.nifti is not None and not np.allclose(
-            prediction.nifti.affine, labels.nifti.affine, atol=AFFINE_TOLERANCE_MM):
+    if prediction.affine is not None and labels.affine is not None and not np.allclose(
+            prediction.affine, labels.affine, atol=AFFINE_TOLERANCE_MM):
         raise InputError(f"{prediction.path} and {labels.path} have different affines (voxel-to-world maps); "
                          "a mask must be on its volume's grid (resample it, or pair the right files)")
 

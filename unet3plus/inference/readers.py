@@ -35,6 +35,7 @@ class LoadedInput:
     ``nifti`` is the source NIfTI image (its affine and header go into the written mask).
     ``spacing``: mm between voxel centres along each axis of ``data`` (``Z x H x W`` order for volumes), as
     the file states it (NIfTI zooms; DICOM slice spacing and PixelSpacing); None where the format has none.
+    ``affine``: the NIfTI (RAS) voxel-to-world map of ``slices_to_nifti(data)`` (NIfTI and DICOM series).
     """
 
     name: str
@@ -44,6 +45,7 @@ class LoadedInput:
     nifti: Any = None
     metadata: Dict[str, Any] = field(default_factory=dict)
     spacing: Optional[Tuple[float, ...]] = None
+    affine: Optional[np.ndarray] = None
 
 
 def _extension(path: Path) -> str:
@@ -66,13 +68,14 @@ def is_dicom_file(path: Path) -> bool:
         return False
 
 
-def read_input(path: Union[str, Path]) -> LoadedInput:
-    """Read one input file (or DICOM series folder), choosing the reader by extension or content."""
+def read_input(path: Union[str, Path], *, series: Optional[str] = None) -> LoadedInput:
+    """Read one input file (or DICOM series folder; ``series``: its SeriesInstanceUID when it holds several),
+    choosing the reader by extension or content."""
     path = Path(path)
     if not path.exists():
         raise ReadError(f"input {path} does not exist; check the path")
     if path.is_dir():
-        return read_dicom_series(path)
+        return read_dicom_series(path, series)
     extension = _extension(path)
     if extension in NIFTI_EXTENSIONS:
         return read_nifti(path)
@@ -125,7 +128,8 @@ def read_nifti(path: Path) -> LoadedInput:
         data = data[:, :, np.newaxis]
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
-    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=nifti_spacing(image))
+    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=nifti_spacing(image),
+                       affine=np.asarray(image.affine, float))
 
 
 def nifti_spacing(image: Any) -> Tuple[float, ...]:
@@ -176,46 +180,8 @@ def read_dicom_file(path: Path) -> LoadedInput:
     return LoadedInput(_stem(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
 
 
-def _slice_position(dataset: Any) -> float:
-    """Position along the slice normal (from ImageOrientation/PositionPatient), else the instance number."""
-    orientation = getattr(dataset, "ImageOrientationPatient", None)
-    position = getattr(dataset, "ImagePositionPatient", None)
-    if orientation is not None and position is not None:
-        row, column = np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)
-        return float(np.dot(np.cross(row, column), np.asarray(position, float)))
-    return float(getattr(dataset, "InstanceNumber", 0) or 0)
+def read_dicom_series(folder: Path, series: Optional[str] = None) -> LoadedInput:
+    """One DICOM series of a folder, sorted along the slice normal, with its geometry (see ``dicom``)."""
+    from .dicom import read_series
 
-
-def read_dicom_series(folder: Path) -> LoadedInput:
-    """All DICOM images in a folder, one series, sorted along the slice normal."""
-    pydicom = require("pydicom", "dicom", "Reading DICOM series")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    datasets: List[Any] = []
-    for file in files:
-        if not (_extension(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
-            continue
-        try:
-            dataset = pydicom.dcmread(str(file))
-        except Exception as error:
-            raise _unreadable(file, "a DICOM image", error) from None
-        if "PixelData" in dataset:
-            datasets.append(dataset)
-    if not datasets:
-        raise ReadError(f"folder {folder} holds no DICOM images; point at a DICOM series folder or a file "
-                        f"(supported: {', '.join(SUPPORTED)})")
-    series = {str(getattr(d, "SeriesInstanceUID", "")) for d in datasets}
-    if len(series) > 1:
-        raise ReadError(f"folder {folder} mixes {len(series)} DICOM series; put each series in its own folder")
-    datasets.sort(key=_slice_position)
-    try:
-        slices = [_dicom_hu(d) for d in datasets]
-    except ReadError:
-        raise
-    except Exception as error:
-        raise _unreadable(folder, "a DICOM series", error) from None
-    shapes = {s.shape[1:] for s in slices}
-    if len(shapes) > 1:
-        raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "
-                        "must have one slice size")
-    return LoadedInput(folder.name, "volume", np.concatenate(slices), folder,
-                       metadata={"modality": getattr(datasets[0], "Modality", ""), "n_files": len(datasets)})
+    return read_series(Path(folder), series)
