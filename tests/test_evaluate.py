@@ -14,7 +14,9 @@ nibabel = pytest.importorskip("nibabel")
 
 
 def save_nifti(path, zyx, dtype):
-    nibabel.save(nibabel.Nifti1Image(np.transpose(zyx, (2, 1, 0)).astype(dtype), np.eye(4)), str(path))
+    """Stored in the training orientation (voxel axes L, P, S), so predictions read back slice for slice."""
+    nibabel.save(nibabel.Nifti1Image(np.transpose(zyx, (2, 1, 0)).astype(dtype), np.diag([-1.0, -1.0, 1.0, 1.0])),
+                 str(path))
 
 
 def test_evaluate_volumes_against_known_counts(golden_checkpoint, tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_predict_reads_files_and_rejects_the_wrong_kind(golden_net, tmp_path):
 
 
 def write_nifti(path, volume_zyx):
-    affine = np.array([[-0.8, 0, 0, 100], [0, 0.8, 0, -50], [0, 0, 2.0, 7], [0, 0, 0, 1]])
+    affine = np.array([[-0.8, 0, 0, 100], [0, -0.8, 0, -50], [0, 0, 2.0, 7], [0, 0, 0, 1]])  # L, P, S voxel axes
     image = nibabel.Nifti1Image(np.transpose(volume_zyx, (2, 1, 0)).astype(np.int16), affine)
     image.header["descrip"] = b"synthetic CT"
     nibabel.save(image, str(path))

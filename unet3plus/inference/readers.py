@@ -3,6 +3,12 @@
 Every reader returns a :class:`LoadedInput`. Volumes are ``Z x H x W`` float32 in HU with each slice in
 the orientation the published preprocessing used (SimpleITK's ``GetArrayFromImage``: rows = the second
 voxel axis, columns = the first), so a NIfTI slice looks here as it did to the published network.
+
+Training orientation: the published preprocessing did not reorient, so the network learnt the voxel order
+of DICOM-derived CT, which :data:`TRAINING_ORIENTATION` names (voxel axes towards patient Left, Posterior,
+Superior: rows run anterior to posterior, columns patient right to left, the radiological view). A NIfTI
+stored in another orientation is brought to it on reading (nibabel's orientation tools) and its masks are
+written back on the file's own grid, so the same anatomy gives the same mask whatever the storage order.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NIFTI_EXTENSIONS = (".nii", ".nii.gz")
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 NUMPY_EXTENSIONS = (".npy",)
+TRAINING_ORIENTATION = ("L", "P", "S")  # NIfTI axis codes of the voxel order the network was trained in
 SUPPORTED = IMAGE_EXTENSIONS + NIFTI_EXTENSIONS + DICOM_EXTENSIONS + NUMPY_EXTENSIONS + ("a DICOM series folder",)
 
 
@@ -128,8 +135,28 @@ def read_nifti(path: Path) -> LoadedInput:
         data = data[:, :, np.newaxis]
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
-    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=nifti_spacing(image),
-                       affine=np.asarray(image.affine, float))
+    data, affine, spacing, back = _to_training_orientation(nibabel, image, data)
+    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=spacing, affine=affine,
+                       metadata={"to_file_orientation": back})
+
+
+def _to_training_orientation(nibabel: Any, image: Any, data: np.ndarray):
+    """``data`` (file voxel order) in :data:`TRAINING_ORIENTATION`, with its affine and ``Z x H x W``
+    spacing, and the nibabel orientation transform that takes it back to the file's order (None when the
+    file is already in that orientation or its affine has no orientation to read)."""
+    orientations = nibabel.orientations
+    spacing = np.array(nifti_spacing(image)[::-1])  # file axis order
+    affine = np.asarray(image.affine, float)
+    current = orientations.io_orientation(affine)
+    target = orientations.axcodes2ornt(TRAINING_ORIENTATION)
+    if np.isnan(current).any() or np.array_equal(current, target):
+        return data, affine, tuple(spacing[::-1]), None
+    forward = orientations.ornt_transform(current, target)
+    reoriented_affine = affine @ orientations.inv_ornt_aff(forward, data.shape)
+    new_spacing = np.empty(3)
+    new_spacing[forward[:, 0].astype(int)] = spacing
+    return (np.ascontiguousarray(orientations.apply_orientation(data, forward)), reoriented_affine,
+            tuple(float(v) for v in new_spacing[::-1]), orientations.ornt_transform(target, current))
 
 
 def nifti_spacing(image: Any) -> Tuple[float, ...]:

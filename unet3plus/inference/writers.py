@@ -45,6 +45,9 @@ def write_nifti_like(path: Path, volume: np.ndarray, source: LoadedInput, dtype)
     nibabel = require("nibabel", "nifti", "Writing NIfTI masks")
     data = slices_to_nifti(volume) if volume.ndim == 3 else np.ascontiguousarray(np.transpose(volume, (3, 2, 1, 0)))
     if source.nifti is not None:
+        back = source.metadata.get("to_file_orientation")
+        if back is not None:  # read in the training orientation: back to the file's own voxel order
+            data = nibabel.orientations.apply_orientation(data, back)
         header = source.nifti.header.copy()
         header.set_data_dtype(dtype)
         header.set_slope_inter(1.0, 0.0)
