@@ -8,7 +8,7 @@ import pytest
 
 from unet3plus.cli import main
 from unet3plus.inference import predict, read_input
-from unet3plus.inference.weights import inference_network
+from unet3plus import create_network
 
 nibabel = pytest.importorskip("nibabel")
 
@@ -20,7 +20,7 @@ def save_nifti(path, zyx, dtype):
 
 
 def test_evaluate_volumes_against_known_counts(golden_checkpoint, tmp_path, capsys):
-    net = inference_network(golden_checkpoint)
+    net = create_network(checkpoint=golden_checkpoint)
     rng = np.random.default_rng(0)
     expected = {}
     for number in (1, 2):
@@ -73,9 +73,9 @@ def test_a_multi_class_checkpoint_predicts_labels_and_is_scored_per_class(golden
     from unet3plus import UNet3Plus, load_checkpoint
 
     three_class = UNet3Plus(n_classes=3)
-    load_checkpoint(three_class, golden_checkpoint)  # a fine-tuned-like model: golden body, new 3-class head
+    load_checkpoint(three_class, golden_checkpoint, transfer=True)  # fine-tuned-like: golden body, new head
     ms.save_checkpoint(three_class, str(tmp_path / "three.ckpt"))
-    net = inference_network(tmp_path / "three.ckpt")
+    net = create_network(checkpoint=tmp_path / "three.ckpt")
     assert int(net.outconv1.weight.shape[0]) == 3
     volume = np.random.default_rng(5).integers(-300, 400, size=(3, 16, 16)).astype(np.int16)
     save_nifti(tmp_path / "volume-1.nii.gz", volume, np.int16)
@@ -99,8 +99,8 @@ def test_a_fine_tuned_variant_checkpoint_loads_with_its_extra_heads(golden_check
     from unet3plus import UNet3Plus, load_checkpoint
 
     variant = UNet3Plus(deep_supervision=True, cgm=True)
-    load_checkpoint(variant, golden_checkpoint)
+    load_checkpoint(variant, golden_checkpoint, transfer=True)
     ms.save_checkpoint(variant, str(tmp_path / "variant.ckpt"))
-    net = inference_network(tmp_path / "variant.ckpt")
+    net = create_network(checkpoint=tmp_path / "variant.ckpt")
     assert net.deep_supervision and net.has_cgm
     assert net.load_report.complete and not net.load_report.newly_initialised

@@ -8,14 +8,14 @@ from unet3plus.cli import main
 from unet3plus.errors import InputError
 from unet3plus.export import compare_onnx, export_network
 from unet3plus.inference import OnnxRuntimeBackend, predict
-from unet3plus.inference.weights import inference_network
+from unet3plus import create_network
 
 pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
 def golden_net(golden_checkpoint):
-    return inference_network(golden_checkpoint)
+    return create_network(checkpoint=golden_checkpoint)
 
 
 @pytest.fixture(scope="module")

@@ -102,13 +102,18 @@ def test_unreadable_checkpoint_file_is_a_clear_error(tmp_path):
         load_checkpoint(UNet3Plus(), tmp_path / "absent.ckpt")
 
 
-def test_transfer_to_three_classes_keeps_all_but_the_head(golden_checkpoint, network_only_entries):
+def test_transfer_to_three_classes_keeps_all_but_the_head(golden_checkpoint, network_only_entries, caplog):
     net = UNet3Plus(n_classes=3)
     fresh_head = parameters(net)[HEAD_WEIGHT]
-    report = load_checkpoint(net, golden_checkpoint)  # strict: the head transfer is expected, not an error
+    with pytest.raises(CheckpointError, match=r"outconv1\.weight: checkpoint \(1, 80, 3, 3\).*transfer=True"):
+        load_checkpoint(net, golden_checkpoint)  # a new head is a transfer: only when asked for
+    with caplog.at_level("WARNING", logger="unet3plus.hub.loading"):
+        report = load_checkpoint(net, golden_checkpoint, transfer=True)  # strict: the asked-for transfer is fine
     assert len(report.loaded) == 170 and HEAD_WEIGHT not in report.loaded
     assert list(report.newly_initialised) == [HEAD_WEIGHT] and "3 class(es)" in report.newly_initialised[HEAD_WEIGHT]
-    assert report.skipped["network." + HEAD_WEIGHT] == "head replaced (different n_classes)"
+    assert report.skipped["network." + HEAD_WEIGHT] == "classifier replaced (different n_classes)"
+    assert any(HEAD_WEIGHT in record.getMessage() and "newly initialised" in record.getMessage()
+               for record in caplog.records)  # never silent
     assert not report.complete and "newly initialised outconv1.weight" in report.summary()
     loaded = parameters(net)
     assert loaded[HEAD_WEIGHT].shape == (3, 80, 3, 3)
@@ -119,7 +124,9 @@ def test_transfer_to_three_classes_keeps_all_but_the_head(golden_checkpoint, net
 @pytest.mark.parametrize("in_channels", [1, 4])
 def test_transfer_to_other_input_channels_adapts_the_first_conv(golden_checkpoint, network_only_entries, in_channels):
     net = UNet3Plus(in_channels=in_channels)
-    report = load_checkpoint(net, golden_checkpoint)
+    with pytest.raises(CheckpointError, match=FIRST_CONV_WEIGHT):
+        load_checkpoint(net, golden_checkpoint)
+    report = load_checkpoint(net, golden_checkpoint, transfer=True)
     assert list(report.adapted) == [FIRST_CONV_WEIGHT] and len(report.loaded) == 170
     rgb = network_only_entries[FIRST_CONV_WEIGHT]  # (16, 3, 3, 3)
     adapted = parameters(net)[FIRST_CONV_WEIGHT]
@@ -136,7 +143,7 @@ def test_transfer_to_other_input_channels_adapts_the_first_conv(golden_checkpoin
 def test_adapted_first_conv_keeps_the_response_to_a_grey_image(golden_checkpoint):
     rgb_net, grey_net = UNet3Plus(), UNet3Plus(in_channels=1)
     load_checkpoint(rgb_net, golden_checkpoint)
-    load_checkpoint(grey_net, golden_checkpoint)
+    load_checkpoint(grey_net, golden_checkpoint, transfer=True)
     grey = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
     np.testing.assert_allclose(logits(grey_net, grey), logits(rgb_net, np.repeat(grey, 3, axis=1)), atol=1e-4)
 
@@ -154,19 +161,21 @@ class UNet3PlusWithExtraHead(UNet3Plus):
         self.aux_head = conv3x3(80, self.n_classes)
 
 
-def test_extra_variant_heads_are_newly_initialised_not_errors(golden_checkpoint):
+def test_extra_variant_heads_are_newly_initialised_on_a_transfer(golden_checkpoint):
     net = UNet3PlusWithExtraHead()
     fresh = parameters(net)["aux_head.weight"]
-    report = load_checkpoint(net, golden_checkpoint)  # strict
+    with pytest.raises(CheckpointError, match=r"1 missing .*aux_head\.weight"):
+        load_checkpoint(net, golden_checkpoint)  # an exact load needs every parameter
+    report = load_checkpoint(net, golden_checkpoint, transfer=True)  # strict
     assert len(report.loaded) == 171
-    assert report.newly_initialised == {"aux_head.weight": "extra head of this variant (not in the published model)"}
+    assert report.newly_initialised == {"aux_head.weight": "variant head the checkpoint lacks"}
     np.testing.assert_array_equal(parameters(net)["aux_head.weight"], fresh)
 
 
 def test_a_missing_published_weight_is_still_an_error_in_a_variant(network_only_entries):
     entries = {name: value for name, value in network_only_entries.items() if name != "outconv1.weight"}
     with pytest.raises(CheckpointError, match=r"1 missing .*outconv1\.weight") as caught:
-        load_checkpoint(UNet3PlusWithExtraHead(), entries)
+        load_checkpoint(UNet3PlusWithExtraHead(), entries, transfer=True)
     assert "aux_head" not in str(caught.value)
 
 

@@ -7,14 +7,14 @@ import pytest
 from unet3plus.cli import main
 from unet3plus.inference import (MindSporeBackend, PresetError, forward, get_preset, keep_largest_component,
                                  predict, read_input)
-from unet3plus.inference.weights import inference_network
+from unet3plus import create_network
 
 nibabel = pytest.importorskip("nibabel")
 
 
 @pytest.fixture(scope="module")
 def golden_net(golden_checkpoint):
-    return inference_network(golden_checkpoint)
+    return create_network(checkpoint=golden_checkpoint)
 
 
 def sigmoid(x):
@@ -98,7 +98,7 @@ def test_cli_writes_nifti_with_the_input_geometry_png_and_overlay(golden_checkpo
     np.testing.assert_allclose(mask.affine, source.affine)
     assert mask.header["descrip"].tobytes().startswith(b"synthetic CT") and mask.get_data_dtype() == np.uint8
     assert mask.shape == (20, 24, 4)
-    expected = predict(inference_network(golden_checkpoint), read_input(tmp_path / "case.nii.gz"), mode="pynative")
+    expected = predict(create_network(checkpoint=golden_checkpoint), read_input(tmp_path / "case.nii.gz"), mode="pynative")
     np.testing.assert_array_equal(np.asarray(mask.dataobj), np.transpose(expected.mask, (2, 1, 0)))
     probabilities = nibabel.load(str(out / "case_probabilities.nii.gz")).get_fdata()
     np.testing.assert_allclose(probabilities, np.transpose(expected.probabilities[:, 0], (2, 1, 0)), atol=1e-6)

@@ -1,6 +1,7 @@
 """Fine-tuning: checks before training, checkpoints, resume after a kill, early stopping, variants."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from PIL import Image
 from unet3plus import UNet3Plus, load_checkpoint
 from unet3plus.cli import main
 from unet3plus.data import DataOptions, SegmentationDataset, synthetic_organs
+from unet3plus.hub.model_config import CONFIG_ENTRY
 from unet3plus.training import (BEST, LAST, METRICS_CSV, RESUME, ResumeError, TrainConfig, Trainer,
                                 load_resume_state, read_metrics_csv, train)
 
@@ -126,6 +128,8 @@ def test_resumed_run_equals_uninterrupted_run_and_checks_options(tmp_path):
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     a, b = ms.load_checkpoint(str(tmp_path / "a" / LAST)), ms.load_checkpoint(str(tmp_path / "b" / LAST))
     assert a.keys() == b.keys()
+    config_a, config_b = (json.loads(a.pop(CONFIG_ENTRY)), json.loads(b.pop(CONFIG_ENTRY)))  # text, not weights
+    assert config_a["provenance"]["epochs"] == config_b["provenance"]["epochs"] == 2
     for name in a:
         np.testing.assert_allclose(a[name].asnumpy(), b[name].asnumpy(), rtol=1e-4, atol=1e-5, err_msg=name)
     assert resumed.history[1]["val_dice"] == pytest.approx(straight.history[1]["val_dice"], abs=1e-3)

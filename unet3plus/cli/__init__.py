@@ -14,7 +14,7 @@ from typing import List, Optional
 from ..errors import UserFacingError
 
 # Subcommand modules under unet3plus.cli, in the order --help lists them.
-COMMAND_MODULES: tuple = ("demo", "download", "train", "predict", "evaluate", "export", "preprocess")
+COMMAND_MODULES: tuple = ("demo", "download", "train", "predict", "evaluate", "export", "publish", "preprocess")
 
 
 def build_parser() -> argparse.ArgumentParser:

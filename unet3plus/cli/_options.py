@@ -2,22 +2,28 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+from typing import Optional
+
+logger = logging.getLogger(__name__)
 
 
 def add_weights_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("weights")
-    group.add_argument("--checkpoint", metavar="PATH",
-                       help="a local or fine-tuned checkpoint (default: the published weights, downloaded once "
-                            "and SHA-256 verified)")
+    group.add_argument("--checkpoint", metavar="PATH|URL",
+                       help="a fine-tuned checkpoint (path, or http(s) URL with --sha256) or a hub card (.md path "
+                            "or URL): the network and its input preparation are built as its model config says "
+                            "(default: the published weights, downloaded once and SHA-256 verified)")
+    group.add_argument("--sha256", help="expected SHA-256 of a --checkpoint URL (from the publisher's card)")
     group.add_argument("--model", default="unet3plus_lits2017", help="published model name (default: %(default)s)")
     group.add_argument("--cache-dir", help="download cache (default: UNET3PLUS_HOME or ~/.cache/unet3plus)")
 
 
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("inference")
-    group.add_argument("--preset", help="input preset: lits2017 (the published weights' input, default for "
-                                        "them), standard, image")
+    group.add_argument("--preset", help="input preset: lits2017 (the published weights' input), standard, image "
+                                        "(default: what the checkpoint was trained on)")
     group.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold (default 0.5)")
     group.add_argument("--batch-size", type=int, default=4, help="slices per forward pass (default 4)")
     group.add_argument("--keep-largest", action="store_true", help="keep only the largest connected component")
@@ -32,10 +38,37 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def default_preset(args: argparse.Namespace) -> str:
-    from ..hub import get_pretrained_config
+def load_network(args: argparse.Namespace):
+    """The eval-mode network of the weights options, through the package's one builder."""
+    from ..hub import create_network
+    from ..hub.card import is_card
 
-    return args.preset or get_pretrained_config(args.model).input_preset
+    if args.checkpoint and str(args.checkpoint).lower().endswith(".md") and is_card(args.checkpoint):
+        net = create_network(args.checkpoint, cache_dir=args.cache_dir)  # a hub card: its verified asset
+    elif args.checkpoint:
+        net = create_network("unet3plus", checkpoint=args.checkpoint, sha256=getattr(args, "sha256", None),
+                             cache_dir=args.cache_dir)
+    else:
+        net = create_network(args.model, pretrained=True, cache_dir=args.cache_dir)
+    net.set_train(False)
+    return net
+
+
+def resolve_preset(args: argparse.Namespace, net=None, kind: Optional[str] = None):
+    """``--preset``, else the input the network was trained with (its model config), else the default of
+    the input ``kind`` ("image" for 2-D files, the published model's preset otherwise)."""
+    from ..hub import get_pretrained_config
+    from ..inference.presets import preset_for_model
+
+    trained = preset_for_model(net) if net is not None else None
+    if args.preset:
+        if trained is not None and trained.name != args.preset:
+            logger.warning("--preset %s overrides the input the model was trained with (%s)", args.preset,
+                           trained.description)
+        return args.preset
+    if trained is not None and kind in (None, trained.kind):
+        return trained
+    return "image" if kind == "image" else get_pretrained_config(args.model).input_preset
 
 
 def inference_model(args: argparse.Namespace):
@@ -50,10 +83,7 @@ def inference_model(args: argparse.Namespace):
             raise InputError("--checkpoint is not used with --backend onnxruntime (the weights are in the "
                              ".onnx file); drop one of them")
         return str(Path(args.onnx_model)), {}
-    from ..inference.weights import inference_network
-
-    net = inference_network(args.checkpoint, model=args.model, cache_dir=args.cache_dir)
-    return net, ({"mode": args.mode} if args.backend == "mindspore" else {})
+    return load_network(args), ({"mode": args.mode} if args.backend == "mindspore" else {})
 
 
 def check_output_folder(folder: Path, overwrite: bool) -> None:

@@ -23,12 +23,13 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._optional import require
     from ..inference import predict, read_input, write_prediction
-    from ..inference.weights import inference_network
+    from ._options import load_network
 
     require("pydicom", "demo", "The demo's CT slice")
     from pydicom.data import get_testdata_file
 
-    net = inference_network(args.checkpoint, cache_dir=args.cache_dir)
+    net = load_network(argparse.Namespace(checkpoint=args.checkpoint, model="unet3plus_lits2017",
+                                          cache_dir=args.cache_dir))
     ct = read_input(get_testdata_file(DEMO_SLICE))
     prediction = predict(net, ct, preset="lits2017", allow_thin=True)
     written = write_prediction(prediction, Path(args.out), name="ct_small")

@@ -15,7 +15,9 @@ def register(subparsers) -> None:
     download.add_argument("--no-progress", action="store_true", help="no progress bar")
     download.set_defaults(run=run_download)
 
-    info = subparsers.add_parser("info", help="model card facts, cache location, whether the verified file is present")
+    info = subparsers.add_parser("info", help="model card facts, cache location, whether the verified file is present; "
+                                              "with CKPT: the model config inside that checkpoint")
+    info.add_argument("checkpoint", nargs="?", metavar="CKPT", help="print this checkpoint's model config instead")
     _common(info)
     info.set_defaults(run=run_info)
 
@@ -36,6 +38,10 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    if args.checkpoint:
+        from .model_info import print_checkpoint_info
+
+        return print_checkpoint_info(args.checkpoint)
     from ..hub import get_pretrained_config, resolve_cache_dir
     from ..hub.download import MIRROR_VARIABLE, checkpoint_path, is_offline, sha256_of
     from ..hub.registry import hub_card_path

@@ -48,10 +48,8 @@ def _cases_for_model(args: argparse.Namespace):
     if args.images:
         from ..data.folder import pair_files
 
-        return pair_files(Path(args.images), Path(args.masks)), args.preset or "image"
-    from ._options import default_preset
-
-    return pair_volumes(Path(args.volumes), Path(args.labels or args.volumes)), default_preset(args)
+        return pair_files(Path(args.images), Path(args.masks))
+    return pair_volumes(Path(args.volumes), Path(args.labels or args.volumes))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,10 +67,12 @@ def run(args: argparse.Namespace) -> int:
                              classes=args.classes or "binary", spacing=args.spacing)
     else:
         from ..inference import create_backend
-        from ._options import inference_model
+        from ._options import inference_model, resolve_preset
 
-        cases, preset = _cases_for_model(args)
+        cases = _cases_for_model(args)
         model, options = inference_model(args)
+        preset = resolve_preset(args, model if not isinstance(model, str) else None,
+                                "image" if args.images else "volume")
         backend = create_backend(model, args.backend, **options)
         result = evaluate(backend, cases, classes=args.classes, spacing=args.spacing, preset=preset,
                           threshold=args.threshold, batch_size=args.batch_size, keep_largest=args.keep_largest,

@@ -14,25 +14,53 @@ def register(subparsers) -> None:
     parser.add_argument("--format", required=True, choices=("mindir", "onnx"))
     parser.add_argument("--out", required=True, help="output file (.mindir or .onnx)")
     parser.add_argument("--batch-size", type=int, default=1, help="batch dimension of the exported model (default 1)")
-    parser.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"),
-                        help="slice size, multiples of 16 (default 512 512, LiTS)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                        help="slice size, multiples of 16 (default: the size the checkpoint was trained at, else "
+                             "512 512, LiTS)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     parser.add_argument("--verify", action="store_true",
-                        help="ONNX: run the file in ONNX Runtime and print the max difference to MindSpore")
+                        help="ONNX: run the file in ONNX Runtime and print the max difference to MindSpore on an "
+                             "input prepared as the model was trained (its input config)")
     add_weights_options(parser)
     parser.set_defaults(run=run)
 
 
+DEFAULT_SIZE = (512, 512)  # LiTS slices
+
+
 def run(args: argparse.Namespace) -> int:
     from ..export import compare_onnx, export_network
-    from ..inference.weights import inference_network
+    from ._options import load_network
 
-    net = inference_network(args.checkpoint, model=args.model, cache_dir=args.cache_dir)
-    in_channels = int(net.conv1.conv[0].weight.shape[1])
-    path = export_network(net, args.out, args.format, (args.batch_size, in_channels, *args.size),
+    net = load_network(args)
+    config = net.model_config
+    size = tuple(args.size) if args.size else tuple((config.input and config.input.size) or DEFAULT_SIZE)
+    in_channels = config.architecture.in_channels
+    path = export_network(net, args.out, args.format, (args.batch_size, in_channels, *size),
                           overwrite=args.overwrite)
-    print(f"wrote {path} ({args.format}, input {args.batch_size} x {in_channels} x {args.size[0]} x {args.size[1]})")
+    print(f"wrote {path} ({args.format}, input {args.batch_size} x {in_channels} x {size[0]} x {size[1]})")
     if args.verify and args.format == "onnx":
-        difference, _ = compare_onnx(net, path)
+        difference, _ = compare_onnx(net, path, verification_batch(net, (args.batch_size, in_channels, *size)))
         print(f"ONNX Runtime vs MindSpore logits: max abs difference {difference:.3g}")
     return 0
+
+
+def verification_batch(net, shape, seed: int = 0):
+    """Random raw images fed through the preset the model was trained with (its input config), cropped or
+    padded to the exported shape: the value range the network really sees, not uniform noise."""
+    import numpy as np
+
+    from ..inference.presets import get_preset, preset_for_model
+
+    preset = preset_for_model(net) or get_preset("lits2017")
+    rng = np.random.default_rng(seed)
+    batch_size, _, height, width = shape
+    if preset.kind == "volume":
+        prepared = preset(rng.uniform(-300.0, 400.0, (batch_size, height, width)).astype(np.float32), allow_thin=True)
+    else:
+        prepared = np.concatenate([preset(rng.integers(0, 256, (height, width), dtype=np.uint8))
+                                   for _ in range(batch_size)])
+    batch = np.zeros(shape, np.float32)
+    h, w = min(height, prepared.shape[2]), min(width, prepared.shape[3])
+    batch[:, :, :h, :w] = prepared[:batch_size, :, :h, :w]
+    return batch

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..inference import create_backend, predict, read_input, write_prediction
     from ..inference.readers import _stem
-    from ._options import default_preset, inference_model
+    from ._options import inference_model, resolve_preset
 
     out = Path(args.out)
     check_output_folder(out, args.overwrite)
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
         raise InputError(f"input(s) not found: {', '.join(missing)}; check the paths")
-    preset = default_preset(args)
     model, options = inference_model(args)
+    preset = resolve_preset(args, model if not isinstance(model, str) else None)
     backend = create_backend(model, args.backend, **options)  # once: a compiled graph serves every input
     for path in args.inputs:
         prediction = predict(backend, read_input(path, series=args.series), preset=preset, threshold=args.threshold,

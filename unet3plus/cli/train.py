@@ -45,6 +45,9 @@ def register(subparsers) -> None:
     model.add_argument("--in-channels", type=int, default=3, help="network input channels (3 = pretrained)")
     model.add_argument("--deep-supervision", action="store_true", help="train side outputs of hd2..hd5 too")
     model.add_argument("--cgm", action="store_true", help="add the classification-guided module")
+    model.add_argument("--class-names", type=lambda text: [name.strip() for name in text.split(",")],
+                       help="names of the label values, background first, e.g. background,liver,tumour "
+                            "(stored in the checkpoints)")
     model.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
     loop = parser.add_argument_group("training")
     loop.add_argument("--out", required=True, help="folder for checkpoints, metrics.csv and curves.png")
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, loss=args.loss, deep_supervision=args.deep_supervision, cgm=args.cgm,
         pretrained=args.pretrained, checkpoint=args.checkpoint, freeze_encoder=args.freeze_encoder,
         val_split=args.val_split, group_pattern=args.group_pattern, patience=args.patience, seed=args.seed,
-        augment=not args.no_augment, num_workers=args.workers, resume=args.resume, progress=not args.no_progress)
+        augment=not args.no_augment, num_workers=args.workers, resume=args.resume, progress=not args.no_progress,
+        class_names=args.class_names)
     try:
         result = train(train_data, val_data, config)
     except KeyboardInterrupt:

@@ -71,6 +71,16 @@ def normalize_intensity(image: np.ndarray, mode: str) -> np.ndarray:
     return (image - image.mean()) / max(float(image.std()), 1e-8)
 
 
+def prepare_image(image: np.ndarray, normalize: str, in_channels: int, repeat_grayscale: bool) -> np.ndarray:
+    """An ``H x W [x C]`` image as float32 ``C x H x W``: normalised, grey repeated to 3 channels when the
+    network takes 3. Training and inference on a trained model's config both go through here."""
+    image = normalize_intensity(image, normalize)
+    image = image[None] if image.ndim == 2 else np.transpose(image, (2, 0, 1))
+    if image.shape[0] == 1 and in_channels == 3 and repeat_grayscale:
+        image = np.repeat(image, 3, axis=0)
+    return image
+
+
 @dataclass
 class SegmentationDataset:
     """Pairs of (image, mask) sources with the options that turn them into network inputs.
@@ -151,10 +161,8 @@ class SegmentationDataset:
         return mask
 
     def _prepare(self, image: np.ndarray, mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        image = normalize_intensity(image, self.options.normalize)
-        image = image[None] if image.ndim == 2 else np.transpose(image, (2, 0, 1))
-        if image.shape[0] == 1 and self.options.in_channels == 3 and self.options.repeat_grayscale:
-            image = np.repeat(image, 3, axis=0)
+        options = self.options
+        image = prepare_image(image, options.normalize, options.in_channels, options.repeat_grayscale)
         labels = self._map_labels(mask).astype(np.int32)
         if self.options.size is not None:
             image, labels = resize_pair(image, labels, tuple(self.options.size))

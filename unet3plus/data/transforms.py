@@ -46,11 +46,22 @@ def sample_nearest(labels: np.ndarray, rows: np.ndarray, columns: np.ndarray, fi
     return np.where(outside, fill, out).astype(labels.dtype)
 
 
+def _resize_grid(shape: Tuple[int, int], size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    height, width = shape
+    rows, columns = sampling_grid(size, (0.0, 0.0, float(height), float(width)))
+    return np.clip(rows, 0, height - 1), np.clip(columns, 0, width - 1)  # no padding when resizing
+
+
+def resize_image(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Resize a ``C x H x W`` image (bilinear) to ``size``: what ``resize_pair`` does to the image."""
+    if image.shape[1:] == tuple(size):
+        return image
+    return sample_bilinear(image, *_resize_grid(image.shape[1:], size))
+
+
 def resize_pair(image: np.ndarray, labels: np.ndarray, size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
     """Resize an image (bilinear) and its label map (nearest) to ``size``."""
     if image.shape[1:] == tuple(size):
         return image, labels
-    height, width = image.shape[1:]
-    rows, columns = sampling_grid(size, (0.0, 0.0, float(height), float(width)))
-    rows, columns = np.clip(rows, 0, height - 1), np.clip(columns, 0, width - 1)  # no padding when resizing
+    rows, columns = _resize_grid(image.shape[1:], size)
     return sample_bilinear(image, rows, columns), sample_nearest(labels, rows, columns)

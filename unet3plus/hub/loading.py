@@ -1,30 +1,33 @@
-"""Load a checkpoint into a UNet3+ strictly, with the two transfers fine-tuning needs, and say what happened.
+"""Load a checkpoint into a UNet3+ strictly, with the transfers fine-tuning asks for, and say what happened.
 
 Rules (checked before any parameter is touched, so a failed load leaves the network unchanged):
 
 * Both formats load: the published training-step file (network weights under ``network.``, Adam state
-  and step counters beside them, which are skipped) and a network-only file (bare names).
-* A network parameter the checkpoint lacks is an error under ``strict`` when it is one of the 171
-  published names; any other name belongs to an opt-in extra head of a variant and is reported as newly
-  initialised (never an error).
-* Transfer: a different number of output classes keeps every weight but the head ``outconv1.weight``,
-  which stays freshly initialised; a different number of input channels adapts the first convolution
-  from the RGB weights (sum for one channel; repeat and scale by 3/C otherwise, as timm does).
-* Any other shape mismatch, and under ``strict`` any checkpoint network entry the network does not have,
-  is an error listing every problem.
+  and step counters beside them, which are skipped) and a network-only file (bare names). String
+  entries (the model config, a run's state) are metadata, never weights.
+* Without ``transfer`` the checkpoint must fit exactly: a missing, unexpected or shape-mismatched
+  parameter is an error under ``strict`` listing every problem.
+* ``transfer=True`` (asked for explicitly: fine-tuning) allows, each logged as a warning: a classifier
+  layer for another number of classes stays freshly initialised; a first convolution for other input
+  channels is adapted from the RGB weights (sum for one channel; repeat and scale by 3/C otherwise, as
+  timm does); a variant head the checkpoint lacks stays initialised, one the network lacks is dropped.
+  Which layers are "first convolution" and "classifier" comes from the pretrained config's
+  ``first_conv`` / ``classifier`` (timm's fields).
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError
-from .registry import FIRST_CONV_WEIGHT, HEAD_WEIGHT, PUBLISHED_PARAMETER_NAMES, TRAINING_STEP_PREFIX
+from .model_config import CLASSIFIER, FIRST_CONV
+from .registry import PUBLISHED_PARAMETER_NAMES, TRAINING_STEP_PREFIX
 
 if TYPE_CHECKING:
     from mindspore import nn
@@ -33,6 +36,9 @@ OPTIMIZER_PREFIXES = ("moment1.", "moment2.")
 OPTIMIZER_SCALARS = ("global_step", "learning_rate", "beta1_power", "beta2_power")
 RGB_CHANNELS = 3
 _LISTED = 12  # names shown per category in error messages
+METADATA = "metadata (model config or run state), not a weight"
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(InputError):
@@ -127,7 +133,9 @@ def read_checkpoint(path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, An
     return {name: _to_numpy(value) for name, value in params.items()}, unread, str(path)
 
 
-def _to_numpy(value: Any) -> np.ndarray:
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, str):  # a metadata entry (append_dict), kept as text
+        return value
     if hasattr(value, "asnumpy"):
         return value.asnumpy()
     return np.asarray(value)
@@ -137,6 +145,8 @@ def split_checkpoint(entries: Mapping[str, np.ndarray], unread: List[str] = ()
                      ) -> Tuple[Dict[str, np.ndarray], Dict[str, str], str]:
     """Separate network weights from training state: ``(network entries, skipped -> reason, format)``."""
     skipped = {name: "optimizer/training state (not part of the network)" for name in unread}
+    skipped.update({name: METADATA for name, value in entries.items() if isinstance(value, str)})
+    entries = {name: value for name, value in entries.items() if not isinstance(value, str)}
     if not any(name.startswith(TRAINING_STEP_PREFIX) for name in entries):
         network = {}
         for name, value in entries.items():
@@ -157,18 +167,29 @@ def split_checkpoint(entries: Mapping[str, np.ndarray], unread: List[str] = ()
 
 
 def load_checkpoint(net: "nn.Cell", path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, Any]], *,
-                    strict: bool = True) -> LoadReport:
+                    strict: bool = True, transfer: bool = False, first_conv: str = FIRST_CONV,
+                    classifier: Sequence[str] = CLASSIFIER) -> LoadReport:
     """Load a UNet3+ checkpoint (file path or ``{name: Parameter/Tensor/array}``) into ``net``.
 
     Raises ``CheckpointError`` (a ``ValueError``) listing missing, unexpected and shape-mismatched
-    parameters; with ``strict=False`` those are skipped/left initialised and reported instead. Transfers
-    for ``in_channels``/``n_classes`` apply in both modes (see the module docstring).
+    parameters; with ``strict=False`` those are skipped/left initialised and reported instead.
+    ``transfer=True`` allows the fine-tuning transfers (see the module docstring), each logged as a warning.
+    To build the network a checkpoint describes, use ``unet3plus.create_network(checkpoint=...)``.
     """
+    entries, unread, source = read_checkpoint(path_or_dict)
+    return load_entries(net, entries, unread, source, strict=strict, transfer=transfer, first_conv=first_conv,
+                        classifier=classifier)
+
+
+def load_entries(net: "nn.Cell", entries: Mapping[str, Any], unread: Sequence[str], source: str, *,
+                 strict: bool = True, transfer: bool = False, first_conv: str = FIRST_CONV,
+                 classifier: Sequence[str] = CLASSIFIER) -> LoadReport:
+    """``load_checkpoint`` for entries already read with ``read_checkpoint`` (read once, load once)."""
     import mindspore as ms
 
-    entries, unread, source = read_checkpoint(path_or_dict)
-    network_entries, skipped, checkpoint_format = split_checkpoint(entries, unread)
+    network_entries, skipped, checkpoint_format = split_checkpoint(entries, list(unread))
     report = LoadReport(source=source, checkpoint_format=checkpoint_format, skipped=skipped)
+    layer_of = lambda name: name.rsplit(".", 1)[0]  # noqa: E731
 
     to_assign: List[Tuple[Any, np.ndarray]] = []
     missing: List[str] = []
@@ -179,21 +200,21 @@ def load_checkpoint(net: "nn.Cell", path_or_dict: Union[str, "os.PathLike[str]",
         net_names.add(name)
         target_shape = tuple(param.shape)
         if name not in network_entries:
-            if name in PUBLISHED_PARAMETER_NAMES:
+            if transfer and name not in PUBLISHED_PARAMETER_NAMES:
+                report.newly_initialised[name] = "variant head the checkpoint lacks"
+            else:
                 missing.append(name)
                 report.newly_initialised[name] = "missing from the checkpoint"
-            else:
-                report.newly_initialised[name] = "extra head of this variant (not in the published model)"
             continue
         value = network_entries[name]
         if tuple(value.shape) == target_shape:
             to_assign.append((param, value))
             report.loaded.append(name)
-        elif name == HEAD_WEIGHT and value.shape[1:] == target_shape[1:]:
+        elif transfer and layer_of(name) in classifier and value.shape[1:] == target_shape[1:]:
             report.newly_initialised[name] = (
-                f"head for {target_shape[0]} class(es); the checkpoint's head has {value.shape[0]}")
-            skipped[_checkpoint_name(name, checkpoint_format)] = "head replaced (different n_classes)"
-        elif (name == FIRST_CONV_WEIGHT and value.ndim == 4 and value.shape[1] == RGB_CHANNELS
+                f"classifier for {target_shape[0]} class(es); the checkpoint's has {value.shape[0]}")
+            skipped[_checkpoint_name(name, checkpoint_format)] = "classifier replaced (different n_classes)"
+        elif (transfer and layer_of(name) == first_conv and value.ndim == 4 and value.shape[1] == RGB_CHANNELS
               and (value.shape[0],) + value.shape[2:] == (target_shape[0],) + target_shape[2:]):
             to_assign.append((param, adapt_first_conv(value, target_shape[1])))
             rule = "summed over RGB" if target_shape[1] == 1 else f"RGB repeated, scaled by 3/{target_shape[1]}"
@@ -202,14 +223,23 @@ def load_checkpoint(net: "nn.Cell", path_or_dict: Union[str, "os.PathLike[str]",
             mismatched.append(f"{name}: checkpoint {tuple(value.shape)} vs network {target_shape}")
             report.newly_initialised[name] = "shape differs from the checkpoint"
             skipped[_checkpoint_name(name, checkpoint_format)] = "shape differs from the network"
-    unexpected = sorted(set(network_entries) - net_names)
-    for name in unexpected:
-        skipped[_checkpoint_name(name, checkpoint_format)] = "not a parameter of this network"
+    unexpected = []
+    for name in sorted(set(network_entries) - net_names):
+        if transfer and name not in PUBLISHED_PARAMETER_NAMES:
+            skipped[_checkpoint_name(name, checkpoint_format)] = "variant head this network lacks (transfer)"
+        else:
+            unexpected.append(name)
+            skipped[_checkpoint_name(name, checkpoint_format)] = "not a parameter of this network"
 
     if strict and (missing or unexpected or mismatched):
         raise CheckpointError(_strict_message(source, missing, unexpected, mismatched))
     for param, value in to_assign:
         param.set_data(ms.Tensor(np.ascontiguousarray(value), dtype=param.dtype))
+    if transfer:
+        for name, how in report.adapted.items():
+            logger.warning("transfer from %s: adapted %s, %s", source, name, how)
+        for name, why in report.newly_initialised.items():
+            logger.warning("transfer from %s: %s is newly initialised (%s)", source, name, why)
     return report
 
 
@@ -227,5 +257,6 @@ def _strict_message(source: str, missing: List[str], unexpected: List[str], mism
         ("unexpected (checkpoint entries the network lacks)", unexpected),
         ("shape-mismatched", mismatched)) if items]
     return (f"checkpoint {source} does not fit the network: " + "; ".join(problems)
-            + ". Fix: build the network that matches the checkpoint (in_channels, n_classes, variant), or pass "
-              "strict=False to load what matches and keep the rest initialised.")
+            + ". Fix: build the network the checkpoint describes (unet3plus.create_network(checkpoint=...)), pass "
+              "transfer=True to fine-tune it into another head/input (re-initialised head, adapted first "
+              "convolution), or strict=False to load what matches and keep the rest initialised.")

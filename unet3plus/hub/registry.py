@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import FrozenSet, Mapping, Tuple
 
 from ..networks.unet3plus import ENCODER_WIDTHS, decoder_branches
+from .model_config import CLASSIFIER, FIRST_CONV, Architecture, InputConfig, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,6 @@ class ModelEntry:
     name: str
     config: PretrainedConfig
     pretrained_by_default: bool
-    description: str
 
 
 PROJECT_URL = "https://github.com/unet3plus/unet3plus"  # the hub card's repo-link
@@ -71,10 +71,10 @@ LITS2017 = PretrainedConfig(
 )
 
 _ENTRIES: Tuple[ModelEntry, ...] = (
-    ModelEntry("unet3plus_lits2017", LITS2017, True, "UNet3+ with the published LiTS2017 liver weights"),
-    ModelEntry("unet3plus", LITS2017, False, "UNet3+ architecture only (random initialisation)"),
+    ModelEntry("unet3plus_lits2017", LITS2017, True),  # the published LiTS2017 liver weights
+    ModelEntry("unet3plus", LITS2017, False),  # the architecture only (random initialisation)
     # What mindspore_hub.load passes (the card's model-name, lowercased); hub then loads the weights itself.
-    ModelEntry("unet3+", LITS2017, False, "name used by mindspore_hub.load, which loads the weights itself"),
+    ModelEntry("unet3+", LITS2017, False),
 )
 MODELS: Mapping[str, ModelEntry] = MappingProxyType({entry.name: entry for entry in _ENTRIES})
 
@@ -96,6 +96,15 @@ def get_model_entry(name: str) -> ModelEntry:
 
 def get_pretrained_config(name: str = "unet3plus_lits2017") -> PretrainedConfig:
     return get_model_entry(name).config
+
+
+def published_model_config(config: PretrainedConfig = LITS2017) -> ModelConfig:
+    """The model config of a published checkpoint (which carries none): timm's ``pretrained_cfg``."""
+    return ModelConfig(
+        architecture=Architecture(in_channels=config.in_channels, n_classes=config.n_classes),
+        input=InputConfig(preset=config.input_preset), class_names=("background", "liver"),
+        provenance={"published_as": config.name, "weights_sha256": config.sha256, "url": config.url,
+                    "evaluation": config.card.get("evaluation"), "train_dataset": config.card.get("train-dataset")})
 
 
 def hub_card_path(name: str = "unet3plus_lits2017") -> Path:
@@ -127,6 +136,6 @@ def published_parameter_names() -> FrozenSet[str]:
 
 
 PUBLISHED_PARAMETER_NAMES: FrozenSet[str] = published_parameter_names()
-FIRST_CONV_WEIGHT = "conv1.conv.0.weight"  # adapted when in_channels != 3
-HEAD_WEIGHT = "outconv1.weight"  # re-initialised when n_classes differs
+FIRST_CONV_WEIGHT = FIRST_CONV + ".weight"  # adapted when a transfer changes in_channels
+HEAD_WEIGHT = CLASSIFIER[0] + ".weight"  # re-initialised when a transfer changes n_classes
 TRAINING_STEP_PREFIX = "network."  # the published file saved the whole train step

@@ -11,7 +11,7 @@ import numpy as np
 
 from .engine import InferenceBackend, create_backend, forward
 from .postprocess import keep_largest_component, labels_from_probabilities, probabilities_from_logits
-from .presets import InputPreset, PresetError, get_preset
+from .presets import InputPreset, PresetError, get_preset, preset_for_model
 from .readers import LoadedInput, read_input
 
 SIZE_MULTIPLE = 16  # four 2x poolings: every encoder level must have an integer size
@@ -28,6 +28,7 @@ class Prediction:
     probabilities: np.ndarray
     preset: str
     source: Optional[LoadedInput] = None
+    preset_kind: str = "volume"  # "image" for 2-D presets (a trained model's own preset has no registry name)
 
     @property
     def foreground_fraction(self) -> float:
@@ -83,7 +84,7 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="predict", unit="slice", file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
-def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits2017", threshold: float = 0.5,
+def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] = None, threshold: float = 0.5,
             batch_size: int = 4, keep_largest: bool = False, allow_thin: bool = False, progress: bool = False,
             backend: Optional[str] = None, **backend_options: Any) -> Prediction:
     """Segment ``x`` with ``model``.
@@ -93,7 +94,9 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits
             file, or an ``InferenceBackend``.
         x: a file path (PNG/JPEG, ``.npy``, NIfTI, DICOM file or series folder), a ``LoadedInput``, or an
             array: a CT volume ``[Z x] H x W`` in HU for volume presets, an image for the ``image`` preset.
-        preset: ``"lits2017"`` (what the published weights expect), ``"standard"`` or ``"image"``.
+        preset: ``"lits2017"`` (what the published weights expect), ``"standard"``, ``"image"``, or an
+            ``InputPreset``. Default: the input the network was trained with (``net.model_config.input``,
+            which ``create_network`` sets from the checkpoint), else ``"lits2017"``.
         threshold: foreground where the sigmoid probability exceeds it (one-channel models); multi-channel
             models take the arg-max of the softmax.
         batch_size: slices per forward pass; slices are zero-padded to a multiple of 16 and cropped back.
@@ -102,7 +105,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits
         progress: show a progress bar (stderr).
         backend: ``"mindspore"`` or ``"onnxruntime"`` (default: chosen from ``model``), or a registered name.
     """
-    preset = get_preset(preset)
+    preset = get_preset(preset) if preset is not None else (preset_for_model(model) or get_preset("lits2017"))
     if batch_size < 1:
         raise PresetError(f"batch_size must be at least 1, got {batch_size}")
     source = _as_input(x)
@@ -127,9 +130,15 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset] = "lits
         if bar is not None:
             bar.close()
     probabilities = np.concatenate(outputs)
+    if preset.size is not None and preset.kind == "image":  # back to the input's own size
+        from ..data.transforms import resize_image
+
+        own_size = tuple(np.asarray(source.data).shape[:2])
+        probabilities = resize_image(probabilities[0], own_size)[np.newaxis]
     mask = labels_from_probabilities(probabilities, threshold)
     if keep_largest:
         mask = keep_largest_component(mask)
     if preset.kind == "image":
         mask, probabilities = mask[0], probabilities[0]
-    return Prediction(mask=mask, probabilities=probabilities, preset=preset.name, source=source)
+    return Prediction(mask=mask, probabilities=probabilities, preset=preset.name, source=source,
+                      preset_kind=preset.kind)

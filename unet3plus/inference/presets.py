@@ -18,11 +18,14 @@ integers divided by their type's maximum, grey repeated to three channels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..hub.model_config import InputConfig
 
 CONTEXT_SLICES = 3
 
@@ -36,12 +39,14 @@ class InputPreset:
     """A named recipe from raw input to network input ``N x C x H x W`` float32.
 
     ``kind`` is ``"volume"`` (CT in HU, ``Z x H x W``) or ``"image"`` (one 2-D image ``H x W [x C]``).
+    ``size``: the fixed ``(H, W)`` the preset resizes to (predictions are resized back), or None.
     """
 
     name: str
     kind: str
     description: str
     _prepare: Callable[..., np.ndarray]
+    size: Optional[Tuple[int, int]] = None
 
     def __call__(self, data: np.ndarray, *, allow_thin: bool = False) -> np.ndarray:
         if self.kind == "volume":
@@ -132,6 +137,37 @@ PRESETS: Dict[str, InputPreset] = {
                     "integers / dtype max, grey repeated to 3 channels", _image),
     )
 }
+
+
+def preset_from_input_config(config: "InputConfig", in_channels: int) -> InputPreset:
+    """The preset that feeds a trained network what its training pipeline fed it (its checkpoint's input
+    config): a named preset, or the data pipeline's own image preparation and resize."""
+    if config.preset:
+        return get_preset(config.preset)
+    from ..data.dataset import prepare_image
+    from ..data.transforms import resize_image
+
+    def prepare(image: np.ndarray) -> np.ndarray:
+        if image.ndim == 3 and image.shape[2] == 4 and in_channels != 4:
+            image = image[:, :, :3]  # drop alpha, as the image preset does
+        slices = prepare_image(image, config.normalize, in_channels, config.repeat_grayscale)
+        if slices.shape[0] != in_channels:
+            raise PresetError(f"the image has {slices.shape[0]} channel(s) but the model was trained on "
+                              f"{in_channels}; convert the image (the model's input: {config.describe()})")
+        if config.size is not None:
+            slices = resize_image(slices, tuple(config.size))
+        return np.ascontiguousarray(slices[np.newaxis], np.float32)
+
+    return InputPreset("checkpoint", "image", f"the checkpoint's training input: {config.describe()}", prepare,
+                       tuple(config.size) if config.size else None)
+
+
+def preset_for_model(model) -> Optional[InputPreset]:
+    """The preset a network built by ``create_network`` was trained with (None when its config does not say)."""
+    config = getattr(getattr(model, "net", model), "model_config", None)
+    if config is None or config.input is None:
+        return None
+    return preset_from_input_config(config.input, config.architecture.in_channels)
 
 
 def get_preset(preset) -> InputPreset:

@@ -13,7 +13,6 @@ from .._atomic import atomic_path
 from .._optional import require
 from .dicom import can_write_segmentation, write_segmentation
 from .predict import Prediction
-from .presets import get_preset
 from .readers import LoadedInput, slices_to_nifti
 
 OVERLAY_COLOUR = (255, 40, 40)
@@ -150,6 +149,6 @@ def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[st
         n_segments = max(prediction.probabilities.shape[-3] - 1, 1)
         written.append(write_segmentation(out_dir / names["segmentation"], slices, source, n_segments))
     index = overlay_slice_index(slices)
-    picture = display_slice(source.data, index, hounsfield=get_preset(prediction.preset).kind == "volume")
+    picture = display_slice(source.data, index, hounsfield=prediction.preset_kind == "volume")
     written.append(write_png(out_dir / names["overlay"], overlay(picture, slices[index])))
     return written

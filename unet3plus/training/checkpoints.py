@@ -1,7 +1,8 @@
 """Checkpoint files of a training run, each written atomically (never half-written under its name).
 
-* ``best.ckpt`` / ``last.ckpt``: network only, the published names without prefix: load them with
-  ``unet3plus.load_checkpoint`` or ``mindspore.load_param_into_net``.
+* ``best.ckpt`` / ``last.ckpt``: network only, the published names without prefix, plus the model config
+  (``unet3plus.hub.model_config``): ``unet3plus.create_network(checkpoint="best.ckpt")`` rebuilds the
+  trained network; ``mindspore.load_param_into_net`` loads every weight too.
 * ``resume.ckpt``: network, optimizer state (Adam moments, step) and the loop's state (epoch, best score,
   early-stopping counter, seed, history) as JSON in the entry ``unet3plus_train_state``.
 """
@@ -15,6 +16,7 @@ import mindspore as ms
 
 from .._atomic import atomic_path
 from ..errors import InputError
+from ..hub.model_config import save_network  # noqa: F401  (the one network-only writer, re-exported)
 
 BEST, LAST, RESUME = "best.ckpt", "last.ckpt", "resume.ckpt"
 STATE_ENTRY = "unet3plus_train_state"
@@ -22,11 +24,6 @@ STATE_ENTRY = "unet3plus_train_state"
 
 class ResumeError(InputError):
     """The run cannot be resumed (or would overwrite an earlier run); the message says what to do."""
-
-
-def save_network(net: ms.nn.Cell, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        ms.save_checkpoint(net, str(temporary))
 
 
 def save_resume_state(train_step: ms.nn.Cell, state: Dict[str, Any], path: Path) -> None:

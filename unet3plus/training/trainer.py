@@ -48,6 +48,7 @@ class TrainConfig:
         patience: stop after this many epochs without a better validation Dice (None: never).
         seed: fixes initialisation, sample order, augmentation and dropout (resume-safe).
         distributed: None detects an ``msrun`` launch; True/False force it.
+        class_names: one name per label value (background first), stored in the checkpoints' model config.
     """
 
     out_dir: Union[str, Path]
@@ -73,6 +74,7 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     distributed: Optional[bool] = None
+    class_names: Optional[Sequence[str]] = None
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -111,22 +113,29 @@ def split_train_val(data: SegmentationDataset, val_fraction: float, seed: int = 
     return data.subset(train_indices), data.subset(val_indices)
 
 
-def load_initial_weights(net, config: TrainConfig, dist: Distributed):
-    """Published or local starting weights (``None`` when training from scratch); the download happens
-    once, on rank 0, while the other workers wait and then read the verified cached file."""
-    from ..hub import LITS2017, load_checkpoint, pretrained_checkpoint
+def build_network(options, config: TrainConfig, dist: Distributed):
+    """The network to train, through the package's one builder: from ``config.checkpoint``, from the
+    published weights (downloaded once, on rank 0, while the other workers wait and then read the verified
+    cached file), or freshly initialised. Starting weights for another head or input are an explicit
+    transfer (logged). Returns ``(net, SHA-256 of the starting weights or None)``."""
+    from .. import hub
+    from ..hub.builder import build_from_checkpoint
+    from ..hub.download import sha256_of
 
+    architecture = dict(in_channels=options.in_channels, n_classes=options.n_classes,
+                        deep_supervision=config.deep_supervision, cgm=config.cgm)
     if config.checkpoint is not None:
         source = Path(config.checkpoint)
-    elif config.pretrained:
-        if dist.is_writer:
-            source = pretrained_checkpoint(LITS2017, progress=config.progress)
-        dist.barrier()
-        if not dist.is_writer:
-            source = pretrained_checkpoint(LITS2017, progress=False)
-    else:
-        return None
-    return load_checkpoint(net, source, strict=True)
+        return build_from_checkpoint(source, transfer=True, **architecture), sha256_of(source)
+    if not config.pretrained:
+        return hub.create_network("unet3plus", **architecture), None
+    if dist.is_writer:
+        source = hub.pretrained_checkpoint(hub.LITS2017, progress=config.progress)
+    dist.barrier()
+    if not dist.is_writer:
+        source = hub.pretrained_checkpoint(hub.LITS2017, progress=False)
+    net = build_from_checkpoint(source, config=hub.published_model_config(), transfer=True, **architecture)
+    return net, hub.LITS2017.sha256
 
 
 class Trainer:
@@ -153,6 +162,9 @@ class Trainer:
                                f"{val_options.n_classes}/{val_options.in_channels} but the training data for "
                                f"{options.n_classes}/{options.in_channels}; use the same options for both")
         check_batch_size(len(self.train_data), config.batch_size, self.dist.world_size)
+        if config.class_names is not None and len(config.class_names) != options.n_labels:
+            raise InputError(f"got {len(config.class_names)} class name(s) for {options.n_labels} label values "
+                             f"(background first); give {options.n_labels} names")
         found = existing_run_files(config.out_dir)
         if config.resume and RESUME not in found:
             raise ResumeError(f"nothing to resume in {config.out_dir} (no {RESUME}); start without --resume")
@@ -164,15 +176,13 @@ class Trainer:
         import mindspore as ms
 
         from ..losses import UNet3PlusLoss, build_loss
-        from ..networks import UNet3Plus
 
         config, options = self.config, self.options
         if ms.get_context("device_target") == "CPU":
             configure_memory_pool()  # before the network allocates anything
         ms.set_seed(config.seed)  # identical initial weights on every worker
-        self.net = UNet3Plus(options.in_channels, options.n_classes,
-                             deep_supervision=config.deep_supervision, cgm=config.cgm)
-        self.load_report = load_initial_weights(self.net, config, self.dist)
+        self.net, self.base_weights_sha256 = build_network(options, config, self.dist)
+        self.load_report = self.net.load_report
         if self.load_report is not None:
             self.log(self.load_report.summary())
         if config.freeze_encoder:
@@ -304,12 +314,32 @@ class Trainer:
 
     def _write_epoch(self, state: Dict[str, Any], improved: bool) -> None:
         out = self.config.out_dir
+        model_config = self.net.model_config = self.model_config(state)  # predict(trainer.net, ...) feeds it right
         if improved:
-            save_network(self.net, out / BEST)
-        save_network(self.net, out / LAST)
+            save_network(self.net, out / BEST, model_config)
+        save_network(self.net, out / LAST, model_config)
         write_metrics_csv(state["history"], out / METRICS_CSV)
         plot_curves(state["history"], out / CURVES_PNG)
         save_resume_state(self.train_step, dict(state, signature=self._signature()), out / RESUME)
+
+    def model_config(self, state: Dict[str, Any]):
+        """What the checkpoints carry: the architecture, the data pipeline's input preparation, labels and
+        provenance (so ``create_network(checkpoint=...)`` and ``predict`` need nothing else)."""
+        from ..hub.model_config import Architecture, InputConfig, ModelConfig, default_class_names, provenance
+
+        config, options = self.config, self.options
+        best = None if state["best_dice"] is None else {"name": "val_dice", "value": round(state["best_dice"], 6),
+                                                         "epoch": state["best_epoch"]}
+        data = {"train_images": len(self.train_data), "val_images": len(self.val_data),
+                "image_size": list(self.train_data.spatial_size), "loss": self.loss_name}
+        return ModelConfig(
+            architecture=Architecture(options.in_channels, options.n_classes, config.deep_supervision, config.cgm),
+            input=InputConfig(normalize=options.normalize, size=tuple(options.size) if options.size else None,
+                              repeat_grayscale=options.repeat_grayscale),
+            label_map={int(k): int(v) for k, v in options.label_map.items()} if options.label_map else None,
+            class_names=tuple(config.class_names or default_class_names(options.n_classes)),
+            provenance=provenance(base_weights_sha256=self.base_weights_sha256, epochs=state["epoch"],
+                                  best_metric=best, data=data))
 
     def _write_config(self) -> None:
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()}

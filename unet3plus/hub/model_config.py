@@ -1,0 +1,238 @@
+"""The model config every checkpoint the package writes carries: what rebuilds the network and what feeds it.
+
+It is one JSON string entry (``unet3plus_model_config``) inside the ``.ckpt`` itself, written with
+``mindspore.save_checkpoint(..., append_dict=...)``, so the file's SHA-256 covers the config as well as
+the weights. ``mindspore.load_param_into_net`` lists the entry among the checkpoint entries it did not
+load (it is not a Parameter) and loads every weight; ``unet3plus.load_checkpoint`` skips it by name.
+
+The published checkpoint predates this and has none: its config comes from the registry
+(``registry.published_model_config``), as timm's ``pretrained_cfg`` does. ``first_conv`` and
+``classifier`` name the layers a transfer adapts or re-initialises (timm's fields of the same names).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ..errors import InputError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_ENTRY = "unet3plus_model_config"
+SCHEMA_VERSION = 1
+FIRST_CONV = "conv1.conv.0"
+CLASSIFIER = ("outconv1", "ds_head2", "ds_head3", "ds_head4", "ds_head5", "cgm.conv")
+ARCHITECTURE_KEYS = ("in_channels", "n_classes", "deep_supervision", "cgm")
+
+
+class ModelConfigError(InputError):
+    """A checkpoint's model config cannot be read, or disagrees with the checkpoint's own weights."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The ``UNet3Plus`` keyword arguments that change its parameters."""
+
+    in_channels: int = 3
+    n_classes: int = 1
+    deep_supervision: bool = False
+    cgm: bool = False
+
+    def kwargs(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How raw input becomes network input.
+
+    ``preset`` names an inference preset (``lits2017``, ``standard``, ``image``); otherwise the other
+    fields describe the training pipeline's 2-D image preparation (``unet3plus.data.DataOptions``):
+    ``normalize`` (auto/none/minmax/zscore), ``size`` (H, W every image is resized to, bilinear; None
+    keeps the input's size), ``channel_order`` of the images as read (Pillow: RGB), ``repeat_grayscale``
+    (grey images repeated to 3 channels) and an HU ``window`` for CT models.
+    """
+
+    preset: Optional[str] = None
+    normalize: str = "auto"
+    size: Optional[Tuple[int, int]] = None
+    channel_order: str = "RGB"
+    repeat_grayscale: bool = True
+    window: Optional[Tuple[float, float]] = None
+
+    def describe(self) -> str:
+        if self.preset:
+            return f"preset {self.preset}"
+        size = f"resized to {self.size[0]} x {self.size[1]}" if self.size else "kept at their own size"
+        return (f"2-D images ({self.channel_order}), normalize={self.normalize}, {size}, grey "
+                f"{'repeated to 3 channels' if self.repeat_grayscale else 'kept as 1 channel'}"
+                + (f", HU window {list(self.window)}" if self.window else ""))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a network from its weights and to feed it what it was trained on.
+
+    ``input`` is None when unknown (a checkpoint without config); ``provenance`` is free-form facts
+    (package and MindSpore versions, base weights' SHA-256, epochs, best validation metric, data summary,
+    UTC time).
+    """
+
+    architecture: Architecture = field(default_factory=Architecture)
+    input: Optional[InputConfig] = None
+    label_map: Optional[Dict[int, int]] = None
+    class_names: Tuple[str, ...] = ()
+    provenance: Dict[str, Any] = field(default_factory=dict)
+    first_conv: str = FIRST_CONV
+    classifier: Tuple[str, ...] = CLASSIFIER
+    schema_version: int = SCHEMA_VERSION
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "the config") -> "ModelConfig":
+        """Known fields are read; unknown ones (a newer package wrote them) are logged and ignored."""
+        unknown: List[str] = []
+        known = _known(cls, data, "", unknown)
+        architecture = Architecture(**_known(Architecture, known.pop("architecture", None) or {},
+                                             "architecture.", unknown))
+        raw_input = known.pop("input", None)
+        input_config = None
+        if raw_input is not None:
+            values = _known(InputConfig, raw_input, "input.", unknown)
+            for key in ("size", "window"):
+                if values.get(key) is not None:
+                    values[key] = tuple(values[key])
+            input_config = InputConfig(**values)
+        label_map = known.pop("label_map", None)
+        if label_map is not None:
+            label_map = {int(source): int(target) for source, target in label_map.items()}
+        for key in ("class_names", "classifier"):
+            if key in known:
+                known[key] = tuple(known[key])
+        if unknown or int(known.get("schema_version", SCHEMA_VERSION)) > SCHEMA_VERSION:
+            logger.warning("%s was written by a newer unet3plus (schema %s, this one reads %s); ignoring unknown "
+                           "field(s) %s. Upgrade unet3plus to use them.", where, known.get("schema_version"),
+                           SCHEMA_VERSION, ", ".join(unknown) or "none")
+        return cls(architecture=architecture, input=input_config, label_map=label_map, **known)
+
+    def summary_rows(self) -> List[Tuple[str, str]]:
+        """``(field, value)`` rows for ``unet3plus info`` and the hub card."""
+        arch = self.architecture
+        rows = [("schema version", str(self.schema_version)),
+                ("in_channels / n_classes", f"{arch.in_channels} / {arch.n_classes}"),
+                ("variants", ", ".join(k for k in ("deep_supervision", "cgm") if getattr(arch, k)) or "none"),
+                ("input", self.input.describe() if self.input else "unknown"),
+                ("classes", ", ".join(self.class_names) or "unnamed"),
+                ("label map", json.dumps(self.label_map) if self.label_map else "none")]
+        rows += [(key.replace("_", " "), json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+                 for key, value in self.provenance.items()]
+        return rows
+
+
+def _known(cls: type, data: Mapping[str, Any], prefix: str, unknown: List[str]) -> Dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"expected an object for {prefix or 'the config'}, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown += [prefix + key for key in data if key not in names]
+    return {key: value for key, value in data.items() if key in names}
+
+
+def default_class_names(n_classes: int) -> Tuple[str, ...]:
+    return ("background", "foreground") if n_classes == 1 else ("background",) + tuple(
+        f"class_{index}" for index in range(1, n_classes))
+
+
+def provenance(**facts: Any) -> Dict[str, Any]:
+    """Versions and UTC time, plus ``facts`` (None values dropped)."""
+    import mindspore
+
+    from .. import __version__
+
+    record = {"unet3plus_version": __version__, "mindspore_version": mindspore.__version__,
+              "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    record.update({key: value for key, value in facts.items() if value is not None})
+    return record
+
+
+def parse_config_entry(text: Any, where: str) -> ModelConfig:
+    """The config from the entry's text; an unreadable entry raises naming the file and the fix."""
+    try:
+        data = json.loads(str(text))
+        return ModelConfig.from_dict(data, where)
+    except (ValueError, TypeError) as error:
+        raise ModelConfigError(
+            f"{where} has an unreadable model config entry '{CONFIG_ENTRY}' ({type(error).__name__}: {error}); "
+            f"the file is damaged or was edited: get an intact copy (its SHA-256 covers the config), or pass "
+            f"ignore_config=True to rebuild the network from the weights' shapes") from None
+
+
+def read_model_config(path: Union[str, "os.PathLike[str]"]) -> Optional[ModelConfig]:
+    """The model config stored in a checkpoint file, or None if it has none. Builds no network and
+    converts no weight (only the config entry is read)."""
+    import mindspore as ms
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelConfigError(f"checkpoint {path} does not exist or is not a file; pass the path of a .ckpt file")
+    seen: List[str] = []
+
+    def only_the_config(name: str) -> bool:
+        seen.append(name)
+        return name == CONFIG_ENTRY
+
+    try:
+        entries = ms.load_checkpoint(str(path), choice_func=only_the_config)
+    except Exception as error:  # MindSpore raises assorted errors with C++ traces
+        if seen and CONFIG_ENTRY not in seen:  # a readable file without the entry: MindSpore refuses an empty result
+            return None
+        raise ModelConfigError(f"cannot read checkpoint {path} ({type(error).__name__}); it is not a MindSpore "
+                               "checkpoint or it is damaged: get an intact copy") from error
+    if CONFIG_ENTRY not in entries:
+        return None
+    return parse_config_entry(entries[CONFIG_ENTRY], f"checkpoint {path}")
+
+
+def infer_architecture(shapes: Mapping[str, Sequence[int]]) -> Architecture:
+    """The architecture a config-less checkpoint's network entries (bare names) were saved from."""
+    first, head = shapes.get(FIRST_CONV + ".weight"), shapes.get(CLASSIFIER[0] + ".weight")
+    return Architecture(in_channels=int(first[1]) if first is not None else 3,
+                        n_classes=int(head[0]) if head is not None else 1,
+                        deep_supervision=any(name.startswith("ds_head") for name in shapes),
+                        cgm=any(name.startswith("cgm.") for name in shapes))
+
+
+def check_against_weights(config: ModelConfig, shapes: Mapping[str, Sequence[int]], where: str) -> None:
+    """A config that disagrees with its own checkpoint's weights is an error (never a mis-built network)."""
+    from_weights = infer_architecture(shapes)
+    differences = [f"{key}: config {getattr(config.architecture, key)}, weights {getattr(from_weights, key)}"
+                   for key in ARCHITECTURE_KEYS
+                   if getattr(config.architecture, key) != getattr(from_weights, key)]
+    if differences:
+        raise ModelConfigError(
+            f"{where}: its model config disagrees with its own weights ({'; '.join(differences)}); the file was "
+            "assembled wrongly: re-save it from the trained network (unet3plus publish), or pass "
+            "ignore_config=True to build what the weights say")
+
+
+def save_network(net: Any, path: Union[str, "os.PathLike[str]"], config: ModelConfig) -> Path:
+    """Write the network's parameters and ``config`` into one checkpoint, atomically (network-only format:
+    bare names, loadable with ``unet3plus.create_network(checkpoint=...)`` or ``load_param_into_net``)."""
+    import mindspore as ms
+
+    from .._atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        ms.save_checkpoint(net, str(temporary), append_dict={CONFIG_ENTRY: config.to_json()})
+    return path
