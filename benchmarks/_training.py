@@ -26,7 +26,7 @@ def mindspore_train_backend(args: argparse.Namespace) -> Callable[[], np.ndarray
     import mindspore as ms
     from mindspore import nn, ops
 
-    from unet3plus.training import configure_memory_pool, release_free_heap
+    from unet3plus.training.memory import configure_memory_pool, release_free_heap
 
     from _common import load_mindspore_network
 

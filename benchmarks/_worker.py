@@ -37,10 +37,11 @@ def mindspore_backend(args: argparse.Namespace) -> Callable[[], np.ndarray]:
             ms.set_context(jit_config={"jit_level": args.jit_level})
     net = load_mindspore_network(Path(args.checkpoint))
     if args.optimize:
-        from unet3plus.networks.fusion import fuse_batchnorm, optimize_for_inference
+        from resize_modes import fuse_with_upsampling
+        from unet3plus.networks.fusion import optimize_for_inference
 
         if args.upsampling:
-            net = fuse_batchnorm(net, upsampling=args.upsampling)
+            net = fuse_with_upsampling(net, args.upsampling)
         else:
             net = optimize_for_inference(net)
     x = ms.Tensor(sample_batch(args.batch, args.size))

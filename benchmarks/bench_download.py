@@ -30,7 +30,8 @@ from typing import Iterator
 import mindspore as ms
 import numpy as np
 
-from unet3plus import UNet3Plus, download_checkpoint, load_checkpoint
+from unet3plus import UNet3Plus, load_checkpoint
+from unet3plus.hub import download_checkpoint
 from unet3plus.hub.download import TransferSettings, sha256_of
 
 

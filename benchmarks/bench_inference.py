@@ -41,9 +41,9 @@ def export_onnx(checkpoint: Path, batch: int, size: int, path: Path, upsampling:
 
         net = optimize_for_inference(net)
     elif upsampling:
-        from unet3plus.networks.fusion import fuse_batchnorm
+        from resize_modes import fuse_with_upsampling
 
-        net = fuse_batchnorm(net, upsampling=upsampling)
+        net = fuse_with_upsampling(net, upsampling)
     try:
         from unet3plus.export import export_network
     except ImportError:

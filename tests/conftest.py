@@ -1,53 +1,42 @@
-"""Shared fixtures: the reference facts in ../shared/reference, small inputs, fresh networks."""
+"""Shared fixtures: the golden reference (carried in tests/data, see golden.py), small inputs, modes.
+
+The golden fixtures have no skip path: the data travels with the repository, so a missing file is an error
+and a golden test can never quietly stop running (in CI or in a fresh clone).
+"""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import unet3plus  # noqa: F401  (sets the oneDNN default before any MindSpore kernel runs)
+from golden import read_golden_io, read_manifest, seeded_network_weights, write_published_format_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get("UNET3PLUS_REFERENCE_DIR", REPO_ROOT.parent / "shared" / "reference"))
-MANIFEST_TSV = REFERENCE_DIR / "unet3plus_lits2017_checkpoint_params.tsv"
-GOLDEN_CKPT = REFERENCE_DIR / "golden_published_format.ckpt"
-GOLDEN_IO = REFERENCE_DIR / "golden_io.npz"
-
-
-def _require(path: Path) -> Path:
-    """Skip where the reference folder is absent (a user's clone); CI sets UNET3PLUS_REQUIRE_REFERENCE=1."""
-    if not path.exists():
-        message = f"reference file {path} is absent (it lives in ../shared/reference beside the checkout)"
-        if os.environ.get("UNET3PLUS_REQUIRE_REFERENCE") == "1":
-            pytest.fail(message + ", and UNET3PLUS_REQUIRE_REFERENCE=1 says it must be there")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="session")
 def manifest() -> list:
     """Rows (name, shape, dtype, role) of the published checkpoint manifest."""
-    rows = []
-    for line in _require(MANIFEST_TSV).read_text().splitlines():
-        if line.startswith("#") or line.startswith("name\t") or not line.strip():
-            continue
-        name, shape, dtype, role = line.split("\t")
-        dims = () if shape == "scalar" else tuple(int(d) for d in shape.split("x"))
-        rows.append((name, dims, dtype, role))
-    return rows
+    return read_manifest()
 
 
 @pytest.fixture(scope="session")
-def golden_checkpoint() -> Path:
-    return _require(GOLDEN_CKPT)
+def seeded_weights(manifest) -> dict:
+    """{name: float32 array} of the 171 network parameters behind the golden logits (names without prefix)."""
+    return seeded_network_weights(manifest)
+
+
+@pytest.fixture(scope="session")
+def golden_checkpoint(manifest, tmp_path_factory) -> Path:
+    """The golden weights in the published training-step format (`network.` prefix, Adam state), built once."""
+    return write_published_format_checkpoint(manifest, tmp_path_factory.mktemp("golden") / "golden_published.ckpt")
 
 
 @pytest.fixture(scope="session")
 def golden_io() -> dict:
-    with np.load(_require(GOLDEN_IO)) as data:
-        return {key: data[key] for key in data.files}
+    """`input` (1x3x64x96) and the reference `logits` (1x1x64x96) of the seeded golden."""
+    return read_golden_io()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import multiprocessing
 import os
 import shutil
@@ -16,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from loopback_server import LoopbackServer
-from unet3plus import download_checkpoint
 from unet3plus.hub import (LITS2017, CacheDirError, ChecksumError, DownloadError, OfflineError, PretrainedConfig,
-                           TransferSettings, pretrained_checkpoint, resolve_cache_dir)
+                           TransferSettings, download_checkpoint, pretrained_checkpoint, resolve_cache_dir)
 from unet3plus.hub.download import check_redirect
 
 FAST = TransferSettings(retries=3, backoff_s=0.01, read_timeout_s=0.5)
@@ -198,13 +198,14 @@ def test_four_concurrent_processes_end_with_one_verified_file(tmp_path, monkeypa
             assert len(server.requests_for("/" + NAME)) > 1  # they really raced
 
 
-def test_corrupt_cached_file_is_deleted_and_downloaded_again(server, tmp_path, capsys):
+def test_corrupt_cached_file_is_deleted_and_downloaded_again(server, tmp_path, caplog):
     server.serve("/" + NAME, PAYLOAD)
     cached = tmp_path / "checkpoints" / NAME
     cached.parent.mkdir(parents=True)
     cached.write_bytes(PAYLOAD[:1000])
-    assert_verified(download(server, tmp_path), tmp_path)
-    assert "deleting it" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger="unet3plus.hub.download"):
+        assert_verified(download(server, tmp_path), tmp_path)
+    assert "deleting it" in caplog.text
     assert len(server.requests_for("/" + NAME)) == 1
 
 

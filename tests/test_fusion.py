@@ -1,14 +1,23 @@
-"""The inference-optimised network gives the golden logits; the trainable network is left alone."""
+"""The inference-optimised network gives the golden logits; the trainable network is left alone.
+
+The resize-first up-sampling variants the benchmarks compare against live in ``benchmarks/resize_modes.py``;
+they are checked here too, so a benchmark never times a network that computes something else.
+"""
 from __future__ import annotations
+
+import sys
 
 import mindspore as ms
 import numpy as np
 import pytest
 
+from conftest import REPO_ROOT
 from unet3plus import UNet3Plus
-from unet3plus.networks.fusion import (UPSAMPLING_MODES, InferenceUNet3Plus, folded_conv, fuse_batchnorm,
-                                       optimize_for_inference, resize_bilinear_two_tap)
 from unet3plus.networks.blocks import resize_bilinear_align_corners
+from unet3plus.networks.fusion import InferenceUNet3Plus, folded_conv, fuse_batchnorm, optimize_for_inference
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from resize_modes import UPSAMPLING_MODES, fuse_with_upsampling, resize_bilinear_two_tap  # noqa: E402
 
 
 def golden_network(checkpoint_path) -> UNet3Plus:
@@ -23,7 +32,7 @@ def golden_network(checkpoint_path) -> UNet3Plus:
 
 @pytest.mark.parametrize("upsampling", UPSAMPLING_MODES)
 def test_fused_network_gives_golden_logits(upsampling, golden_checkpoint, golden_io):
-    fused = fuse_batchnorm(golden_network(golden_checkpoint), upsampling=upsampling)
+    fused = fuse_with_upsampling(golden_network(golden_checkpoint), upsampling)
     assert not any("gamma" in p.name or "moving" in p.name for p in fused.get_parameters())  # BN really gone
     logits = fused(ms.Tensor(golden_io["input"])).asnumpy()
     np.testing.assert_allclose(logits, golden_io["logits"], rtol=0, atol=1e-4)
@@ -57,11 +66,12 @@ def test_two_tap_resize_equals_matrix_resize():
 
 
 def test_source_network_untouched_and_optimized_network_is_eval_only():
-    net = UNet3Plus()
+    net = UNet3Plus().set_train(True)
     before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
     optimized = optimize_for_inference(net)
     optimized.conv1.cell_list[0].weight.set_data(ms.Tensor(np.zeros((16, 3, 3, 3), np.float32)))
     assert all(np.array_equal(before[p.name], p.asnumpy()) for p in net.get_parameters())
+    assert all(cell.training for _, cell in net.cells_and_names())  # no shared cell was switched to eval
     with pytest.raises(ValueError, match="train the original UNet3Plus"):
         optimized.set_train(True)
     with pytest.raises(TypeError, match="UNet3Plus"):

@@ -180,5 +180,7 @@ def test_a_missing_published_weight_is_still_an_error_in_a_variant(network_only_
 
 
 def test_public_api_is_reexported():
-    for name in ("create_network", "load_checkpoint", "download_checkpoint", "LoadReport"):
+    for name in ("create_network", "load_checkpoint", "pretrained_checkpoint", "list_models", "optimize_for_inference",
+                 "LoadReport"):
         assert name in unet3plus.__all__ and callable(getattr(unet3plus, name))
+    assert callable(unet3plus.hub.download_checkpoint)  # the low-level download(url, sha256) lives in hub

@@ -7,7 +7,8 @@ import pytest
 from mindspore import nn
 
 from unet3plus.losses import (BCEDiceLoss, ClassPresenceLoss, DeepSupervisionLoss, DiceCELoss, FocalLoss,
-                              HybridLoss, IoULoss, MSSSIMLoss, UNet3PlusLoss, build_loss, normalised_weights)
+                              HybridLoss, IoULoss, MSSSIMLoss, UNet3PlusLoss, build_loss)
+from unet3plus.losses.composite import normalised_weights
 
 ALL_LOSSES = [BCEDiceLoss, DiceCELoss, FocalLoss, IoULoss, MSSSIMLoss, HybridLoss]
 

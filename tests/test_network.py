@@ -58,7 +58,7 @@ def test_golden_logits(mode, golden_checkpoint, golden_io, request):
     load_golden(net, golden_checkpoint)
     net.set_train(False)
     logits = net(ms.Tensor(golden_io["input"])).asnumpy()
-    assert logits.shape == golden_io["logits"].shape == (2, 1, 64, 64)
+    assert logits.shape == golden_io["logits"].shape == (1, 1, 64, 96)
     np.testing.assert_allclose(logits, golden_io["logits"], rtol=0, atol=1e-4)
 
 
@@ -71,8 +71,8 @@ def test_golden_under_jit_and_any_batch_size(golden_checkpoint, golden_io):
     def forward(x):
         return net(x)
 
-    single = forward(ms.Tensor(golden_io["input"][1:2])).asnumpy()
-    np.testing.assert_allclose(single, golden_io["logits"][1:2], rtol=0, atol=1e-4)
+    pair = forward(ms.Tensor(np.concatenate([golden_io["input"]] * 2))).asnumpy()  # batch 2 from a batch-1 golden
+    np.testing.assert_allclose(pair, np.concatenate([golden_io["logits"]] * 2), rtol=0, atol=1e-4)
 
 
 def test_output_shape_for_classes_and_channels():
@@ -91,6 +91,22 @@ def test_encoder_and_decoder_features_shapes():
     decoder = net.decode(encoder)
     assert [tuple(f.shape) for f in decoder] == [
         (1, 80, 32, 32), (1, 80, 16, 16), (1, 80, 8, 8), (1, 80, 4, 4), (1, 256, 2, 2)]
+    for infos, features in ((net.feature_info.encode, encoder), (net.feature_info.decode, decoder)):
+        assert [(info.channels, 32 // info.reduction) for info in infos] == [f.shape[1:3] for f in features]
+    assert [info.name for info in net.feature_info.decode] == ["hd1", "hd2", "hd3", "hd4", "hd5"]
+
+
+@pytest.mark.parametrize("bad_input, expected", [
+    (lambda h: h[0], r"one tuple of the 5 encoder features \(h1..h5\), got Tensor"),
+    (lambda h: h[:4], "got 4 item"),
+    (lambda h: (h[0], h[1], h[2], h[3], h[3]), r"h5 has shape \(1, 128, 4, 4\), expected \(1, 256, 2, 2\)"),
+    (lambda h: tuple(f[:, :, :2] for f in h[:1]) + h[1:], "h2 has shape"),
+])
+def test_decode_checks_it_gets_what_encode_returns(bad_input, expected):
+    net = UNet3Plus()
+    encoder = net.encode(ms.Tensor(np.zeros((1, 3, 32, 32), np.float32)))
+    with pytest.raises(ValueError, match=expected):
+        net.decode(bad_input(encoder))
 
 
 @pytest.mark.parametrize("mode", ["pynative", "graph"])

@@ -26,7 +26,7 @@ def hu_volume(shape, seed=0):
 
 
 def test_engine_reproduces_the_golden_logits(golden_net, golden_io):
-    logits = forward(MindSporeBackend(golden_net, mode="pynative"), golden_io["input"])
+    logits = forward(MindSporeBackend(golden_net, mode="pynative", optimize=True), golden_io["input"])
     assert np.abs(logits - golden_io["logits"]).max() < 1e-4
 
 
@@ -36,7 +36,7 @@ def test_any_size_is_padded_to_16_and_cropped_back(golden_net):
     assert prediction.mask.shape == (3, 40, 52) and prediction.probabilities.shape == (3, 1, 40, 52)
     padded = np.zeros((3, 3, 48, 64), np.float32)
     padded[:, :, :40, :52] = get_preset("lits2017")(volume)
-    expected = sigmoid(forward(MindSporeBackend(golden_net, mode="pynative"), padded))[:, :, :40, :52]
+    expected = sigmoid(forward(MindSporeBackend(golden_net, mode="pynative", optimize=True), padded))[:, :, :40, :52]
     np.testing.assert_allclose(prediction.probabilities, expected, atol=2e-6)
     np.testing.assert_array_equal(prediction.mask, (prediction.probabilities[:, 0] > 0.5).astype(np.uint8))
 
@@ -199,10 +199,14 @@ def test_cli_predicts_a_dicom_series_folder(golden_checkpoint, tmp_path):
     assert (out / "series_overlay.png").is_file()
 
 
-def test_mindspore_backend_runs_the_batchnorm_folded_network_and_leaves_cgm_networks_alone(golden_net):
+def test_mindspore_backend_folds_batchnorm_only_when_asked_and_leaves_cgm_networks_alone(golden_net):
     from unet3plus import UNet3Plus
     from unet3plus.networks.fusion import InferenceUNet3Plus
 
-    assert isinstance(MindSporeBackend(golden_net).net, InferenceUNet3Plus)
+    assert MindSporeBackend(golden_net).net is golden_net
+    trainable = UNet3Plus().set_train(True)
+    assert isinstance(MindSporeBackend(trainable, optimize=True).net, InferenceUNet3Plus)
+    assert trainable.training  # the folded copy runs; the caller's network keeps its mode
+    assert isinstance(MindSporeBackend(golden_net, optimize=True).net, InferenceUNet3Plus)
     with_cgm = UNet3Plus(cgm=True)
-    assert MindSporeBackend(with_cgm).net is with_cgm
+    assert MindSporeBackend(with_cgm, optimize=True).net is with_cgm

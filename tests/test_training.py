@@ -216,7 +216,7 @@ def test_killed_run_leaves_intact_checkpoints_and_resume_continues(tmp_path, fol
 
 def test_memory_pool_is_configured_at_most_once_per_process():
     """MindSpore allows one set_memory per process: a second call (or a user's earlier one) is kept, not replaced."""
-    from unet3plus.training import configure_memory_pool
+    from unet3plus.training.memory import configure_memory_pool
 
     configure_memory_pool()  # True here, or False if a trainer earlier in this test session set it already
     assert configure_memory_pool() is False
@@ -225,6 +225,6 @@ def test_memory_pool_is_configured_at_most_once_per_process():
 def test_release_free_heap_uses_glibc_malloc_trim():
     import platform
 
-    from unet3plus.training import release_free_heap
+    from unet3plus.training.memory import release_free_heap
 
     assert release_free_heap() is (platform.libc_ver()[0] == "glibc")

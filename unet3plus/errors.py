@@ -2,6 +2,10 @@
 
 Subsystems derive their own (download, loading, data, inference) from these so that callers can
 catch one base class and the CLI can print them without a traceback.
+
+Chaining: an error that wraps a caught exception raises ``... from error``, so a traceback still shows
+the cause; ``from None`` only where the caught exception says nothing the message does not (a failed
+dictionary lookup or number parse).
 """
 from __future__ import annotations
 

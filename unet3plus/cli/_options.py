@@ -83,7 +83,7 @@ def inference_model(args: argparse.Namespace):
             raise InputError("--checkpoint is not used with --backend onnxruntime (the weights are in the "
                              ".onnx file); drop one of them")
         return str(Path(args.onnx_model)), {}
-    return load_network(args), ({"mode": args.mode} if args.backend == "mindspore" else {})
+    return load_network(args), ({"mode": args.mode, "optimize": True} if args.backend == "mindspore" else {})
 
 
 def check_output_folder(folder: Path, overwrite: bool) -> None:

@@ -27,13 +27,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
+    from ..files import stem_of
     from ..inference import create_backend, predict, read_input, write_prediction
-    from ..inference.readers import _stem
     from ._options import inference_model, resolve_preset
 
     out = Path(args.out)
     check_output_folder(out, args.overwrite)
-    names = [_stem(Path(p)) for p in args.inputs]
+    names = [stem_of(Path(p)) for p in args.inputs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InputError(f"several inputs share the name(s) {', '.join(duplicates)}, so their outputs would "

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference.lits import preprocess_lits
+    from ..data.lits import preprocess_lits
 
     out = Path(args.out)
     check_output_folder(out, args.overwrite)

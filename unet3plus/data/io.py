@@ -1,4 +1,4 @@
-"""Read 2-D images and masks from disk: PNG/JPEG/TIFF through Pillow, ``.npy`` through NumPy."""
+"""Read 2-D training images and masks: PNG/JPEG/TIFF/BMP (``unet3plus.files``' reader) and ``.npy``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,12 +6,10 @@ from typing import Tuple
 
 import numpy as np
 
-from .._optional import require
 from ..errors import InputError
+from ..files import IMAGE_EXTENSIONS, NUMPY_EXTENSIONS, extension_of, read_image_file
 
-PILLOW_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-NUMPY_EXTENSIONS = (".npy",)
-SUPPORTED_EXTENSIONS = PILLOW_EXTENSIONS + NUMPY_EXTENSIONS
+SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS + NUMPY_EXTENSIONS
 
 
 class DatasetError(InputError):
@@ -19,7 +17,7 @@ class DatasetError(InputError):
 
 
 def is_supported(path: Path) -> bool:
-    return path.suffix.lower() in SUPPORTED_EXTENSIONS
+    return extension_of(path) in SUPPORTED_EXTENSIONS
 
 
 def read_array(path: Path, *, mask: bool = False) -> np.ndarray:
@@ -30,20 +28,14 @@ def read_array(path: Path, *, mask: bool = False) -> np.ndarray:
     """
     path = Path(path)
     try:
-        if path.suffix.lower() in NUMPY_EXTENSIONS:
+        if extension_of(path) in NUMPY_EXTENSIONS:
             array = np.load(path, allow_pickle=False)
         else:
-            image_module = require("PIL.Image", "train", "Reading PNG/JPEG/TIFF images")
-            with image_module.open(path) as image:
-                if image.mode == "P" and not mask:
-                    image = image.convert("RGB")
-                elif image.mode in ("1", "LA", "PA"):
-                    image = image.convert("L")
-                array = np.array(image)
+            array = read_image_file(path, labels=mask)
     except (OSError, ValueError, SyntaxError) as error:
         kind = "mask" if mask else "image"
         raise DatasetError(f"cannot read {kind} {path}: {error}. Replace or remove the file "
-                           f"(supported: {', '.join(SUPPORTED_EXTENSIONS)}).") from None
+                           f"(supported: {', '.join(SUPPORTED_EXTENSIONS)}).") from error
     if array.ndim not in (2, 3) or array.size == 0:
         raise DatasetError(f"{path} holds an array of shape {array.shape}; expected H x W or H x W x C "
                            "(2-D images, channels last)")

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import InputError
+from ..networks import SIZE_MULTIPLE
 
 FORMATS = {"mindir": ".mindir", "onnx": ".onnx"}
 DEFAULT_INPUT_SHAPE = (1, 3, 512, 512)  # one LiTS slice
@@ -33,8 +34,8 @@ def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: 
     if file_format not in FORMATS:
         raise InputError(f"unknown export format {file_format!r}; choose one of {', '.join(FORMATS)}")
     shape = tuple(int(d) for d in input_shape)
-    if len(shape) != 4 or min(shape) < 1 or shape[2] % 16 or shape[3] % 16:
-        raise InputError(f"input shape {shape} must be N x C x H x W with H and W multiples of 16")
+    if len(shape) != 4 or min(shape) < 1 or shape[2] % SIZE_MULTIPLE or shape[3] % SIZE_MULTIPLE:
+        raise InputError(f"input shape {shape} must be N x C x H x W with H and W multiples of {SIZE_MULTIPLE}")
     path = Path(path)
     if path.suffix.lower() != FORMATS[file_format]:
         raise InputError(f"{path} should end in {FORMATS[file_format]} for format {file_format}; rename it")
@@ -43,7 +44,10 @@ def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: 
     net.set_train(False)
     example = ms.Tensor(np.zeros(shape, np.float32))
     with atomic_path(path) as temporary:
-        ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
+        if file_format == "onnx":  # ms.export(file_format="ONNX") is deprecated in favour of ms.onnx.export
+            ms.onnx.export(net, example, file_name=str(temporary))
+        else:
+            ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise RuntimeError(f"MindSpore did not write {temporary}")
     return path

@@ -51,7 +51,7 @@ def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained
             adapted first convolution, variant heads added or dropped; each logged as a warning).
         ignore_config: build from the weights' shapes, ignoring the checkpoint's config entry.
         strict: every weight must fit (see ``unet3plus.load_checkpoint``).
-        cache_dir, progress: see ``unet3plus.download_checkpoint``.
+        cache_dir, progress: see ``unet3plus.hub.download_checkpoint``.
 
     Returns:
         the network; ``net.load_report`` says what was loaded (None if nothing) and ``net.model_config``

@@ -20,6 +20,7 @@ published SHA-256); ``UNET3PLUS_DOWNLOAD_RETRIES``, ``UNET3PLUS_DOWNLOAD_BACKOFF
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import queue
 import re
@@ -32,10 +33,12 @@ from pathlib import Path
 from typing import IO, Callable, Optional, Tuple, Union
 from urllib.parse import urljoin, urlparse
 
+from .._progress import progress_bar
 from ..errors import UserFacingError
 
 HOME_VARIABLE = "UNET3PLUS_HOME"
 OFFLINE_VARIABLE = "UNET3PLUS_OFFLINE"
+logger = logging.getLogger(__name__)
 MIRROR_VARIABLE = "UNET3PLUS_CHECKPOINT_URL"
 RETRIES_VARIABLE = "UNET3PLUS_DOWNLOAD_RETRIES"
 BACKOFF_VARIABLE = "UNET3PLUS_DOWNLOAD_BACKOFF"
@@ -176,8 +179,7 @@ def _verified_or_removed(path: Path, expected: str) -> bool:
     actual = sha256_of(path)
     if actual == expected:
         return True
-    print(f"unet3plus: cached checkpoint {path} has SHA-256 {actual}, expected {expected}; deleting it",
-          file=sys.stderr)
+    logger.warning("cached checkpoint %s has SHA-256 %s, expected %s; deleting it", path, actual, expected)
     try:
         path.unlink()
     except FileNotFoundError:
@@ -300,12 +302,8 @@ class _Transfer:
         instead of following it (about 20% faster from a local server); the bounded queue keeps at
         most a few chunks in memory.
         """
-        bar = None
-        if self.show_progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=expected_end, initial=self.received, unit="B", unit_scale=True, unit_divisor=1024,
-                       desc=self.name, leave=False)
+        bar = progress_bar(expected_end, self.name, enabled=self.show_progress, unit="B", initial=self.received,
+                           unit_scale=True, unit_divisor=1024)
         hasher = _HashingThread(self.digest)
         try:
             for chunk in response.iter_content(chunk_size=STREAM_CHUNK_BYTES):
@@ -374,7 +372,14 @@ def check_redirect(source: str, target: str) -> None:
 
 def pretrained_checkpoint(config, *, cache_dir: Union[str, "os.PathLike[str]", None] = None,
                           progress: Optional[bool] = None, url: Optional[str] = None) -> Path:
-    """Verified local path of a published model's checkpoint (``UNET3PLUS_CHECKPOINT_URL`` overrides the URL)."""
+    """Verified local path of a published model's checkpoint (``UNET3PLUS_CHECKPOINT_URL`` overrides the URL).
+
+    ``config``: a name from ``list_models()`` (e.g. ``"unet3plus_lits2017"``) or its ``PretrainedConfig``.
+    """
+    if isinstance(config, str):
+        from .registry import get_pretrained_config
+
+        config = get_pretrained_config(config)
     source = url or os.environ.get(MIRROR_VARIABLE) or config.url
     return download_checkpoint(source, config.sha256, cache_dir=cache_dir, progress=progress,
                                filename=config.filename)

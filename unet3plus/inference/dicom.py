@@ -18,7 +18,8 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._optional import require
-from .readers import DICOM_EXTENSIONS, LoadedInput, ReadError, _dicom_hu, _extension, _unreadable, is_dicom_file
+from ..files import DICOM_EXTENSIONS, extension_of
+from .readers import LoadedInput, ReadError, _dicom_hu, _unreadable, is_dicom_file
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +97,12 @@ def _series_in(folder: Path) -> Dict[str, List[Tuple[Path, Any]]]:
     pydicom = require("pydicom", "dicom", "Reading DICOM series")
     series: Dict[str, List[Tuple[Path, Any]]] = {}
     for file in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        if not (_extension(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
+        if not (extension_of(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
             continue
         try:
             dataset = pydicom.dcmread(str(file))
         except Exception as error:
-            raise _unreadable(file, "a DICOM image", error) from None
+            raise _unreadable(file, "a DICOM image", error) from error
         if "PixelData" in dataset:
             series.setdefault(str(getattr(dataset, "SeriesInstanceUID", "")), []).append((file, dataset))
         elif "Rows" in dataset and getattr(dataset, "Modality", "") != "SEG":  # an image header, pixels lost

@@ -21,7 +21,6 @@ GRAPH_MIN_BATCHES = 4  # "auto" compiles from this many batches on (see MindSpor
 class InferenceBackend:
     """Base class: ``backend(batch) -> logits`` as NumPy arrays."""
 
-    name = "base"
     fixed_shape: Optional[Tuple[int, int, int, int]] = None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
@@ -34,6 +33,12 @@ class InferenceBackend:
 class MindSporeBackend(InferenceBackend):
     """A MindSpore ``nn.Cell`` in eval mode.
 
+    ``optimize=True`` runs ``optimize_for_inference(net)`` instead of ``net``: a BatchNorm-folded copy of a
+    ``UNet3Plus`` (same logits to ~1e-5, faster; ``benchmarks/RESULTS.md``), leaving ``net`` and its training
+    mode untouched; other cells, and networks with the classification-guided module, run as they are.
+    Otherwise ``net`` itself runs, and this puts it in eval mode (``net.set_train(False)``), as it must for
+    inference; ``predict`` and the CLI pass ``optimize=True``.
+
     ``mode``: ``"graph"`` runs a ``mindspore.jit``-compiled forward (a few seconds to compile per input
     shape, then faster per batch), ``"pynative"`` runs eagerly, ``"auto"`` compiles when at least
     ``GRAPH_MIN_BATCHES`` batches follow (``predict`` keeps every batch the same shape, so compiling happens
@@ -41,15 +46,18 @@ class MindSporeBackend(InferenceBackend):
     compiling costs about 3 s and graph mode runs a batch about 1.9x faster, so it pays from ~4 batches.
     """
 
-    name = "mindspore"
-
-    def __init__(self, net: Any, mode: str = "auto") -> None:
+    def __init__(self, net: Any, mode: str = "auto", *, optimize: bool = False) -> None:
         if mode not in ("auto", "graph", "pynative"):
             raise InputError(f"unknown MindSpore mode {mode!r}; choose auto, graph or pynative")
         import mindspore as ms
 
-        net.set_train(False)
-        self.net, self.mode, self._ms = _fastest_equivalent(net), mode, ms
+        if optimize and _can_fold(net):
+            from ..networks.fusion import optimize_for_inference
+
+            net = optimize_for_inference(net)  # an eval-only copy; the caller's network is not touched
+        else:
+            net.set_train(False)
+        self.net, self.mode, self._ms = net, mode, ms
         self._compiled = None
         self._use_graph = mode == "graph"
 
@@ -76,21 +84,15 @@ class MindSporeBackend(InferenceBackend):
         return output.asnumpy()
 
 
-def _fastest_equivalent(net: Any) -> Any:
-    """The BatchNorm-folded copy of a ``UNet3Plus`` (same logits to ~1e-5; ``benchmarks/RESULTS.md``);
-    any other cell, or a network with the classification-guided module, runs as it is."""
+def _can_fold(net: Any) -> bool:
+    """``optimize_for_inference`` handles a ``UNet3Plus`` without the classification-guided module."""
     from ..networks import UNet3Plus
-    from ..networks.fusion import optimize_for_inference
 
-    if isinstance(net, UNet3Plus) and not getattr(net, "has_cgm", False):
-        return optimize_for_inference(net)
-    return net
+    return isinstance(net, UNet3Plus) and not net.has_cgm
 
 
 class OnnxRuntimeBackend(InferenceBackend):
     """An exported ONNX file run by ONNX Runtime on the CPU (no MindSpore needed to run it)."""
-
-    name = "onnxruntime"
 
     def __init__(self, model_path: Any, providers=("CPUExecutionProvider",)) -> None:
         onnxruntime = require("onnxruntime", "onnx", "Running the ONNX model")
@@ -102,7 +104,7 @@ class OnnxRuntimeBackend(InferenceBackend):
                                                         providers=list(providers))
         except Exception as error:
             raise InputError(f"cannot load ONNX model {model_path}: {error}. Export one with "
-                             "'unet3plus export --format onnx'.") from None
+                             "'unet3plus export --format onnx'.") from error
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         shape = model_input.shape
@@ -128,13 +130,20 @@ def list_backends() -> Tuple[str, ...]:
     return tuple(_BACKENDS)
 
 
+def backend_name(model: Any, backend: Optional[str] = None) -> str:
+    """The backend ``create_backend`` picks: ``backend`` if given, else ONNX Runtime for an ``.onnx`` path and
+    MindSpore for anything else."""
+    if backend is not None:
+        return backend
+    return "onnxruntime" if str(model).lower().endswith(".onnx") else "mindspore"
+
+
 def create_backend(model: Any, backend: Optional[str] = None, **options: Any) -> InferenceBackend:
     """A backend for ``model``: an ``InferenceBackend`` passes through; a Cell gets MindSpore (by default),
     a path to an ``.onnx`` file gets ONNX Runtime."""
     if isinstance(model, InferenceBackend):
         return model
-    if backend is None:
-        backend = "onnxruntime" if str(model).lower().endswith(".onnx") else "mindspore"
+    backend = backend_name(model, backend)
     if backend not in _BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(_BACKENDS)}")
     return _BACKENDS[backend](model, **options)

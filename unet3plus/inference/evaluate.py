@@ -19,7 +19,8 @@ from ..metrics.classes import check_label_values
 from ..metrics.surface import check_spacing
 from .pairing import case_key
 from .predict import predict
-from .readers import IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, LoadedInput, _extension, _stem, read_input
+from ..files import IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
+from .readers import LoadedInput, read_input
 from .scores import Evaluation
 
 MASK_EXTENSIONS = NIFTI_EXTENSIONS + IMAGE_EXTENSIONS
@@ -43,19 +44,14 @@ def scored_classes(kind: str) -> List[ScoredClass]:
 
 def _mask_key(path: Path) -> str:
     """``volume-3_mask`` (what predict writes) and ``segmentation-3`` (LiTS labels) both give ``volume-3``."""
-    return case_key(MASK_SUFFIX.sub("", _stem(path)))
+    return case_key(MASK_SUFFIX.sub("", stem_of(path)))
 
 
-def _mask_files(folder: Path, role: str) -> dict:
+def _mask_files(folder: Path, role: str) -> List[Path]:
     if not Path(folder).is_dir():
         raise InputError(f"{folder} is not a folder; --{role} takes a folder of NIfTI or PNG masks")
-    files = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_file() and _extension(path) in MASK_EXTENSIONS and not path.name.startswith("."):
-            key = _mask_key(path)
-            if key in files:
-                raise InputError(f"two {role} files for case '{key}': {files[key]} and {path}; keep one")
-            files[key] = path
+    files = [path for path in sorted(Path(folder).rglob("*"))
+             if path.is_file() and extension_of(path) in MASK_EXTENSIONS and not path.name.startswith(".")]
     if not files:
         raise InputError(f"no masks (NIfTI or PNG) under {folder}; point --{role} at the folder holding them")
     return files
@@ -64,16 +60,10 @@ def _mask_files(folder: Path, role: str) -> dict:
 def pair_predictions(predictions_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, Path]]:
     """``(case, prediction, labels)`` paired by name: the same stem, ignoring a ``_mask`` suffix (what
     ``unet3plus predict`` writes) and reading ``segmentation-N`` as ``volume-N`` (LiTS)."""
-    predictions, labels = _mask_files(predictions_dir, "predictions"), _mask_files(labels_dir, "labels")
-    unpaired = sorted(set(predictions) ^ set(labels))
-    if unpaired:
-        raise InputError(f"{len(unpaired)} case(s) without a partner: {', '.join(unpaired[:10])}; predictions pair "
-                         "with labels of the same name (a _mask suffix and segmentation-N for volume-N are understood)")
-    return [(key, predictions[key], labels[key]) for key in sorted(predictions, key=_natural)]
-
-
-def _natural(name: str):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+    folders = (Path(predictions_dir), Path(labels_dir))
+    return pair_by_key(_mask_files(folders[0], "predictions"), _mask_files(folders[1], "labels"),
+                       roles=("prediction", "label"), folders=folders, key=_mask_key,
+                       rule="name (a _mask suffix and segmentation-N for volume-N are understood)")
 
 
 def _read_labels(path: Path, binary: bool) -> Tuple[np.ndarray, LoadedInput]:

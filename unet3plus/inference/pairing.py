@@ -1,18 +1,18 @@
 """Pair CT volumes with their label volumes by name (``volume-N`` with ``segmentation-N``, or same stem)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 from ..errors import InputError
-from .readers import NIFTI_EXTENSIONS, _extension, _stem
+from ..files import NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
 
 LABEL_PREFIX, VOLUME_PREFIX = "segmentation", "volume"
-MAX_LISTED = 10
 
 
 def _nifti_files(folder: Path) -> List[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and _extension(p) in NIFTI_EXTENSIONS)
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and extension_of(p) in NIFTI_EXTENSIONS)
 
 
 def case_key(stem: str) -> str:
@@ -20,14 +20,8 @@ def case_key(stem: str) -> str:
     return VOLUME_PREFIX + stem[len(LABEL_PREFIX):] if stem.lower().startswith(LABEL_PREFIX) else stem
 
 
-def _by_key(files: List[Path], role: str, folder: Path) -> Dict[str, Path]:
-    found: Dict[str, Path] = {}
-    for path in files:
-        key = case_key(_stem(path))
-        if key in found:
-            raise InputError(f"two {role} files for case '{key}' under {folder}: {found[key]} and {path}; keep one")
-        found[key] = path
-    return found
+def _is_label(path: Path) -> bool:
+    return stem_of(path).lower().startswith(LABEL_PREFIX)
 
 
 def pair_volumes(volumes_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, Path]]:
@@ -41,24 +35,17 @@ def pair_volumes(volumes_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, P
     for folder in (volumes_dir, labels_dir):
         if not folder.is_dir():
             raise InputError(f"{folder} is not a folder; check the path")
-    is_label = lambda p: _stem(p).lower().startswith(LABEL_PREFIX)  # noqa: E731
     same = volumes_dir.resolve() == labels_dir.resolve()
-    volume_files = [p for p in _nifti_files(volumes_dir) if not (same and is_label(p))]
-    label_files = [p for p in _nifti_files(labels_dir) if is_label(p) or not same]
+    volume_files = [p for p in _nifti_files(volumes_dir) if not (same and _is_label(p))]
+    label_files = [p for p in _nifti_files(labels_dir) if _is_label(p) or not same]
     if not volume_files:
         raise InputError(f"no NIfTI volumes (.nii, .nii.gz) under {volumes_dir}; point at the folder holding them")
-    volumes, labels = _by_key(volume_files, "volume", volumes_dir), _by_key(label_files, "label", labels_dir)
-    unpaired = sorted(set(volumes) ^ set(labels))
-    if unpaired:
-        listed = ", ".join(unpaired[:MAX_LISTED]) + (f" and {len(unpaired) - MAX_LISTED} more" if
-                                                      len(unpaired) > MAX_LISTED else "")
-        raise InputError(f"{len(unpaired)} case(s) have a volume without labels or labels without a volume: "
-                         f"{listed}. Volumes pair with labels named segmentation-N for volume-N, or the same name.")
-    return [(key, volumes[key], labels[key]) for key in sorted(volumes, key=_natural)]
+    pairs = pair_by_key(volume_files, label_files, roles=("volume", "label"), folders=(volumes_dir, labels_dir),
+                        key=lambda path: case_key(stem_of(path)), rule="name (segmentation-N for volume-N, "
+                        "or the same name)")
+    return sorted(pairs, key=lambda pair: _natural(pair[0]))
 
 
-def _natural(name: str):
+def _natural(name: str) -> list:
     """Sort ``volume-2`` before ``volume-10``."""
-    import re
-
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]

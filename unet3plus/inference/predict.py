@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from .engine import InferenceBackend, create_backend, forward
+from .._progress import progress_bar
+from ..networks import SIZE_MULTIPLE
+from .engine import InferenceBackend, backend_name, create_backend, forward
 from .postprocess import keep_largest_component, labels_from_probabilities, probabilities_from_logits
 from .presets import InputPreset, PresetError, get_preset, preset_for_model
 from .readers import LoadedInput, read_input
 
-SIZE_MULTIPLE = 16  # four 2x poolings: every encoder level must have an integer size
 
 InputLike = Union[str, "os.PathLike[str]", np.ndarray, LoadedInput]
 
@@ -76,22 +76,15 @@ def _batches(slices: np.ndarray, batch_size: int, size: Tuple[int, int]) -> Iter
         yield batch, len(chunk)
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="predict", unit="slice", file=sys.stderr, leave=False, dynamic_ncols=True)
-
-
 def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] = None, threshold: float = 0.5,
             batch_size: int = 4, keep_largest: bool = False, allow_thin: bool = False, progress: bool = False,
             backend: Optional[str] = None, **backend_options: Any) -> Prediction:
     """Segment ``x`` with ``model``.
 
     Args:
-        model: a MindSpore network (``unet3plus.create_network(...)``), a path to an exported ``.onnx``
-            file, or an ``InferenceBackend``.
+        model: a MindSpore network (``unet3plus.create_network(...)``; a ``UNet3Plus`` runs as its
+            ``optimize_for_inference`` copy unless ``optimize=False`` is passed, and is itself left as it
+            was), a path to an exported ``.onnx`` file, or an ``InferenceBackend``.
         x: a file path (PNG/JPEG, ``.npy``, NIfTI, DICOM file or series folder), a ``LoadedInput``, or an
             array: a CT volume ``[Z x] H x W`` in HU for volume presets, an image for the ``image`` preset.
         preset: ``"lits2017"`` (what the published weights expect), ``"standard"``, ``"image"``, or an
@@ -110,6 +103,8 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         raise PresetError(f"batch_size must be at least 1, got {batch_size}")
     source = _as_input(x)
     slices = network_input(source, preset, allow_thin=allow_thin)
+    if not isinstance(model, InferenceBackend) and backend_name(model, backend) == "mindspore":
+        backend_options = {"optimize": True, **backend_options}  # folded copy: same logits, faster
     runner: InferenceBackend = create_backend(model, backend, **backend_options)
     fixed = runner.fixed_shape
     if fixed is not None and fixed[1] != slices.shape[1]:
@@ -119,16 +114,11 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
     size = padded_size(height, width, fixed)
     runner.prepare(math.ceil(len(slices) / batch))
     outputs = []
-    bar = _progress(len(slices), progress)
-    try:
+    with progress_bar(len(slices), "predict", enabled=progress, unit="slice") as bar:
         for padded, real in _batches(slices, batch, size):
             logits = forward(runner, padded)[:real, :, :height, :width]
             outputs.append(probabilities_from_logits(logits))
-            if bar is not None:
-                bar.update(real)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(real)
     probabilities = np.concatenate(outputs)
     if preset.size is not None and preset.kind == "image":  # back to the input's own size
         from ..data.transforms import resize_image

@@ -19,12 +19,10 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from .._optional import require
-from ..errors import InputError
+from ..errors import InputError, MissingDependencyError
+from ..files import (DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, NUMPY_EXTENSIONS, extension_of,
+                     read_image_file, stem_of)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-NIFTI_EXTENSIONS = (".nii", ".nii.gz")
-DICOM_EXTENSIONS = (".dcm", ".dicom")
-NUMPY_EXTENSIONS = (".npy",)
 TRAINING_ORIENTATION = ("L", "P", "S")  # NIfTI axis codes of the voxel order the network was trained in
 SUPPORTED = IMAGE_EXTENSIONS + NIFTI_EXTENSIONS + DICOM_EXTENSIONS + NUMPY_EXTENSIONS + ("a DICOM series folder",)
 
@@ -55,16 +53,6 @@ class LoadedInput:
     affine: Optional[np.ndarray] = None
 
 
-def _extension(path: Path) -> str:
-    name = path.name.lower()
-    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
-def _stem(path: Path) -> str:
-    extension = _extension(path)
-    return path.name[: -len(extension)] if extension and path.name.lower().endswith(extension) else path.name
-
-
 def is_dicom_file(path: Path) -> bool:
     """True for files with the DICOM preamble magic ``DICM`` at byte 128."""
     try:
@@ -83,7 +71,7 @@ def read_input(path: Union[str, Path], *, series: Optional[str] = None) -> Loade
         raise ReadError(f"input {path} does not exist; check the path")
     if path.is_dir():
         return read_dicom_series(path, series)
-    extension = _extension(path)
+    extension = extension_of(path)
     if extension in NIFTI_EXTENSIONS:
         return read_nifti(path)
     if extension in DICOM_EXTENSIONS or is_dicom_file(path):
@@ -101,25 +89,21 @@ def _unreadable(path: Path, what: str, error: Exception) -> ReadError:
 
 
 def read_image(path: Path) -> LoadedInput:
-    image_module = require("PIL.Image", "image", "Reading PNG/JPEG images")
     try:
-        with image_module.open(path) as image:
-            if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
-                image = image.convert("RGB")
-            elif image.mode in ("1", "LA"):
-                image = image.convert("L")
-            array = np.array(image)
+        array = read_image_file(path)
+    except MissingDependencyError:
+        raise
     except Exception as error:  # Pillow raises many types for broken files
-        raise _unreadable(path, "an image", error) from None
-    return LoadedInput(_stem(path), "image", array, path)
+        raise _unreadable(path, "an image", error) from error
+    return LoadedInput(stem_of(path), "image", array, path)
 
 
 def read_npy(path: Path) -> LoadedInput:
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:
-        raise _unreadable(path, "a NumPy .npy array", error) from None
-    return LoadedInput(_stem(path), "array", array, path)
+        raise _unreadable(path, "a NumPy .npy array", error) from error
+    return LoadedInput(stem_of(path), "array", array, path)
 
 
 def read_nifti(path: Path) -> LoadedInput:
@@ -128,7 +112,7 @@ def read_nifti(path: Path) -> LoadedInput:
         image = nibabel.load(str(path))
         data = np.asarray(image.get_fdata(dtype=np.float32))  # applies scl_slope / scl_inter
     except Exception as error:
-        raise _unreadable(path, "a NIfTI volume", error) from None
+        raise _unreadable(path, "a NIfTI volume", error) from error
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim == 2:
@@ -136,7 +120,7 @@ def read_nifti(path: Path) -> LoadedInput:
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
     data, affine, spacing, back = _to_training_orientation(nibabel, image, data)
-    return LoadedInput(_stem(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=spacing, affine=affine,
+    return LoadedInput(stem_of(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=spacing, affine=affine,
                        metadata={"to_file_orientation": back})
 
 
@@ -203,8 +187,8 @@ def read_dicom_file(path: Path) -> LoadedInput:
     except ReadError:
         raise
     except Exception as error:
-        raise _unreadable(path, "a DICOM image", error) from None
-    return LoadedInput(_stem(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
+        raise _unreadable(path, "a DICOM image", error) from error
+    return LoadedInput(stem_of(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
 
 
 def read_dicom_series(folder: Path, series: Optional[str] = None) -> LoadedInput:

@@ -12,7 +12,7 @@ from typing import Callable, Dict
 
 from mindspore import nn
 
-from .composite import ClassPresenceLoss, DeepSupervisionLoss, UNet3PlusLoss, normalised_weights
+from .composite import ClassPresenceLoss, DeepSupervisionLoss, UNet3PlusLoss
 from .segmentation import (BCEDiceLoss, DiceCELoss, FocalLoss, HybridLoss, IoULoss, MSSSIMLoss,
                            soft_dice_loss)
 from .targets import class_presence_targets, dense_targets, probabilities
@@ -35,5 +35,5 @@ def build_loss(name: str) -> nn.Cell:
 __all__ = [
     "BCEDiceLoss", "ClassPresenceLoss", "DeepSupervisionLoss", "DiceCELoss", "FocalLoss", "HybridLoss",
     "IoULoss", "LOSSES", "MSSSIMLoss", "UNet3PlusLoss", "build_loss", "class_presence_targets",
-    "dense_targets", "normalised_weights", "probabilities", "soft_dice_loss",
+    "dense_targets", "probabilities", "soft_dice_loss",
 ]

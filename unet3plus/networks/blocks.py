@@ -1,7 +1,7 @@
 """Small building blocks of UNet3+, named so that parameters keep the published checkpoint's names."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 from mindspore import Tensor, nn
 
@@ -39,10 +39,6 @@ class UNetConv2(nn.Cell):
 
     def construct(self, x: Tensor) -> Tensor:
         return self.conv(x)
-
-
-def spatial_size(x: Tensor) -> Tuple[int, int]:
-    return x.shape[2], x.shape[3]
 
 
 def nearest_multiples(value: int, multiple: int) -> Sequence[int]:

@@ -31,41 +31,16 @@ part and the new heads start freshly initialised. What ``construct`` returns:
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
-from .blocks import UNetConv2, batch_norm, conv3x3, nearest_multiples, resize_bilinear_align_corners
+from .base import BRANCH_CHANNELS, ENCODER_WIDTHS, FUSED_CHANNELS, UNet3PlusBase, decoder_branches, decoder_plan
+from .blocks import UNetConv2, batch_norm, conv3x3, resize_bilinear_align_corners
 from .variants import ClassificationGuidedModule, gate_logits, side_head
 
-ENCODER_WIDTHS: Tuple[int, ...] = (16, 32, 64, 128, 256)
-BRANCH_CHANNELS = 16
-SIZE_MULTIPLE = 2 ** (len(ENCODER_WIDTHS) - 1)  # four 2x poolings
 
-
-class Branch(NamedTuple):
-    """One decoder branch: where its input comes from and how it is resampled."""
-
-    name: str  # published attribute prefix, e.g. "h1_PT_hd4"
-    level: int  # 1..5, the level its input lives at
-    resample: str  # "pool", "none" or "up"
-    factor: int  # pooling kernel/stride, or up-sampling factor (1 for "none")
-
-
-def decoder_branches(stage: int, n_levels: int = len(ENCODER_WIDTHS)) -> List[Branch]:
-    """The five branches feeding decoder stage ``stage``, in the published concatenation order."""
-    branches = []
-    for level in range(1, n_levels + 1):
-        if level < stage:
-            branches.append(Branch(f"h{level}_PT_hd{stage}", level, "pool", 2 ** (stage - level)))
-        elif level == stage:
-            branches.append(Branch(f"h{level}_Cat_hd{stage}", level, "none", 1))
-        else:
-            branches.append(Branch(f"hd{level}_UT_hd{stage}", level, "up", 2 ** (level - stage)))
-    return branches
-
-
-class UNet3Plus(nn.Cell):
+class UNet3Plus(UNet3PlusBase):
     """UNet 3+ returning logits (no sigmoid/softmax) of shape ``N x n_classes x H x W``.
 
     Args:
@@ -99,7 +74,7 @@ class UNet3Plus(nn.Cell):
         self.n_classes = n_classes
         widths = ENCODER_WIDTHS
         n_levels = len(widths)
-        fused_channels = BRANCH_CHANNELS * n_levels  # 80
+        fused_channels = FUSED_CHANNELS  # 80
 
         # Encoder: conv1..conv5, 2x2 max-pool between levels.
         level_in = in_channels
@@ -109,7 +84,6 @@ class UNet3Plus(nn.Cell):
         self.pool2x = nn.MaxPool2d(kernel_size=2, stride=2)
 
         # Decoder: stages 4..1, five branches each, then the fusion conv.
-        plan = []
         for stage in range(n_levels - 1, 0, -1):
             branches = decoder_branches(stage, n_levels)
             for branch in branches:
@@ -124,8 +98,7 @@ class UNet3Plus(nn.Cell):
                 setattr(self, f"{branch.name}_bn", batch_norm(BRANCH_CHANNELS))
             setattr(self, f"conv{stage}d_1", conv3x3(fused_channels, fused_channels, lean_backward=lean_backward))
             setattr(self, f"bn{stage}d_1", batch_norm(fused_channels))
-            plan.append((stage, tuple((b.name, b.level, b.resample) for b in branches)))
-        self._decoder_plan = tuple(plan)
+        self._decoder_plan = decoder_plan(n_levels)
         self.relu = nn.ReLU()
 
         self.outconv1 = conv3x3(fused_channels, n_classes, lean_backward=lean_backward)
@@ -153,45 +126,13 @@ class UNet3Plus(nn.Cell):
             names.append("class_logits")
         return tuple(names)
 
-    # -- pieces usable on their own (backbone use) -------------------------------------------------
-    def encode(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """Encoder features ``(h1, h2, h3, h4, h5)``, full resolution down to 1/16."""
-        self._check_input(x)
-        features = [self.conv1(x)]
-        for level in range(2, len(ENCODER_WIDTHS) + 1):
-            features.append(getattr(self, f"conv{level}")(self.pool2x(features[-1])))
-        return tuple(features)
-
-    def decode(self, encoder_features: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """Decoder features ``(hd1, hd2, hd3, hd4, hd5)``; hd5 is the encoder's bottom feature h5."""
-        # at_level[l-1] holds h_l until stage l is decoded, then hd_l: exactly what later stages read.
-        at_level = list(encoder_features)
-        for stage, branches in self._decoder_plan:
-            target_size = (at_level[stage - 1].shape[2], at_level[stage - 1].shape[3])
-            outputs = []
-            for name, level, resample in branches:
-                x = at_level[level - 1]
-                if resample == "up":
-                    x = self._upsample_and_convolve(name, x, target_size)
-                else:
-                    if resample == "pool":
-                        x = getattr(self, name)(x)
-                    x = getattr(self, name + "_conv")(x)
-                outputs.append(getattr(self, name + "_bn")(x))
-            # One ReLU over the concatenation equals one per branch, and training keeps one tensor
-            # for its backward pass instead of five branch outputs plus their concatenation.
-            fused = getattr(self, f"conv{stage}d_1")(self.relu(ops.cat(outputs, 1)))
-            at_level[stage - 1] = self.relu(getattr(self, f"bn{stage}d_1")(fused))
-        return tuple(at_level)
-
     def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int]) -> Tensor:
-        """An up-sampling branch: bilinear resize to ``size``, then the branch's 3x3 convolution, computed
-        at ``x``'s low resolution (``lean_conv.upsample_then_conv3x3``; a method so that inference rewrites
-        can swap it)."""
+        """Computed at ``x``'s low resolution (``lean_conv.upsample_then_conv3x3``): the up-sampled image is
+        never built, in either pass."""
         return getattr(self, name + "_conv").upsample_and_convolve(x)
 
     def construct(self, x: Tensor):
-        decoded = self.decode(self.encode(x))
+        decoded = self._decode(self.encode(x))
         logits = self.outconv1(decoded[0])
         if not self._has_variants:
             return logits
@@ -246,24 +187,3 @@ class UNet3Plus(nn.Cell):
                 if isinstance(sub_cell, nn.BatchNorm2d):
                     sub_cell.use_batch_statistics = False if frozen else None
         self._encoder_frozen = frozen
-
-    # -- validation ---------------------------------------------------------------------------------
-    def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4:
-            raise ValueError(
-                f"UNet3Plus expects a 4-D tensor (N, {self.in_channels}, H, W), got a {x.ndim}-D tensor "
-                f"of shape {x.shape}; add the batch axis, e.g. x[None] or x.expand_dims(0)."
-            )
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"UNet3Plus was built for {self.in_channels} input channel(s) but got {x.shape[1]} "
-                f"(input shape {x.shape}); build it with in_channels={x.shape[1]} or convert the image."
-            )
-        height, width = x.shape[2], x.shape[3]
-        if height % SIZE_MULTIPLE != 0 or width % SIZE_MULTIPLE != 0:
-            raise ValueError(
-                f"UNet3Plus needs H and W divisible by {SIZE_MULTIPLE}, got H={height}, W={width}; "
-                f"nearest valid sizes: H in {nearest_multiples(height, SIZE_MULTIPLE)}, "
-                f"W in {nearest_multiples(width, SIZE_MULTIPLE)} "
-                f"(pad or resize the image, or use unet3plus.predict, which pads for you)."
-            )

@@ -45,8 +45,3 @@ def gate_logits(logits: Tensor, class_logits: Tensor, threshold: float = 0.5) ->
     present = class_presence(class_logits, threshold).expand_dims(2).expand_dims(3)
     return ops.where(present, logits, ops.full_like(logits, ABSENT_LOGIT))
 
-
-def gate_probabilities(probabilities: Tensor, class_logits: Tensor, threshold: float = 0.5) -> Tensor:
-    """Per-class probabilities multiplied by the CGM's 0/1 presence decision (an empty image gives 0)."""
-    present = class_presence(class_logits, threshold).astype(probabilities.dtype)
-    return probabilities * present.expand_dims(2).expand_dims(3)

@@ -1,12 +1,10 @@
-"""Process-level memory settings for fine-tuning on CPU (measured in ``benchmarks/RESULTS.md``).
+"""Process-level memory settings for fine-tuning on CPU.
 
-MindSpore's memory pool grows in 1 GiB blocks and keeps every page it has touched. A batch-2, 512x512 UNet3+
-step peaks at 1.9 GiB of tensors, but fragmentation spreads that over three blocks, and over a few steps all
-three get touched. If the pool grows in 0.25 GB steps instead, it stops at 2.25 GiB. Compiling the training
-graph also leaves freed heap pages behind, and glibc keeps them unless asked to return them. Together these
-took the step from 4.65 to 3.84 GiB peak RSS over eight steps. With the 2.1 GiB peak the network had before
-its decoder ReLUs were merged, the small steps only delayed a fourth block, so re-measure
-(``bench_train_step.py --memory-variants``) after changing the network.
+MindSpore's memory pool grows in 1 GiB blocks and keeps every page it touches, and compiling the training graph
+leaves freed heap pages that glibc keeps unless asked. Growing the pool in small steps and returning that heap
+keeps a training step's peak memory close to what its tensors need. The measurements, and why the settings
+depend on the network's peak (re-measure with ``bench_train_step.py --memory-variants`` after changing it), are
+in ``benchmarks/RESULTS.md`` (item 7 of the 2026-11-25 steps).
 """
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ import numpy as np
 from mindspore import nn
 
 from .._atomic import atomic_path
+from .._mindspore_log import without_mindspore_message
+from .._progress import progress_bar
 from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_size, make_loader, split_by_group
 from ..data.split import group_key_from_pattern
 from ..errors import InputError
@@ -191,8 +192,11 @@ class Trainer:
         self.segmentation_loss = build_loss(self.loss_name)
         loss = UNet3PlusLoss(self.segmentation_loss, self.net.train_output_names,
                              config.deep_supervision_weights, config.cgm_weight)
-        self.optimizer = nn.Adam(self.net.trainable_params(), learning_rate=config.lr,
-                                 weight_decay=config.weight_decay)
+        # nn.Adam also builds a FusedSparseAdam primitive for sparse gradients, which MindSpore 2.10 logs as
+        # deprecated; this network's gradients are dense, so that primitive never runs: drop just that line.
+        with without_mindspore_message("'FusedSparseAdam' is deprecated"):
+            self.optimizer = nn.Adam(self.net.trainable_params(), learning_rate=config.lr,
+                                     weight_decay=config.weight_decay)
         self.train_step = nn.TrainOneStepCell(_NetWithLoss(self.net, loss), self.optimizer)
         train_step = self.train_step
 
@@ -251,8 +255,8 @@ class Trainer:
         self.net.set_train(True)
         self.train_step.set_train(True)
         losses = []
-        with ProgressBar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
-                          config.progress and self.dist.is_writer) as bar:
+        with progress_bar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
+                          enabled=config.progress and self.dist.is_writer) as bar:
             for image, label in loader.create_tuple_iterator(num_epochs=1):
                 loss = float(self._run_step(image, label).asnumpy())
                 if not math.isfinite(loss):
@@ -368,32 +372,6 @@ def remove_stale_temporaries(out_dir: Path) -> None:
             path.unlink()
         except OSError:
             pass
-
-
-class ProgressBar:
-    """A tqdm bar on stderr (rank 0 only), or a no-op when disabled."""
-
-    def __init__(self, total: int, description: str, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=description, leave=False, file=sys.stderr, dynamic_ncols=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def set_postfix(self, **values) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(**values)
 
 
 def train(train_data: SegmentationDataset, val_data: Optional[SegmentationDataset], config: TrainConfig,

@@ -14,12 +14,12 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..data.split import split_by_group
 from ..errors import InputError
-from .pairing import pair_volumes
-from .presets import get_preset
-from .readers import read_nifti
-from .writers import write_png
+from ..inference.pairing import pair_volumes
+from ..inference.presets import get_preset
+from ..inference.readers import read_nifti
+from ..inference.writers import write_png
+from .split import split_by_group
 
 
 @dataclass
