@@ -120,8 +120,8 @@ def read_nifti(path: Path) -> LoadedInput:
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
     data, affine, spacing, back = _to_training_orientation(nibabel, image, data)
-    return LoadedInput(stem_of(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=spacing, affine=affine,
-                       metadata={"to_file_orientation": back})
+    return LoadedInput(stem_of(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=spacing,
+                       affine=affine, metadata={"to_file_orientation": back})
 
 
 def _to_training_orientation(nibabel: Any, image: Any, data: np.ndarray):
