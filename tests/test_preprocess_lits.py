@@ -17,7 +17,9 @@ def write_case(folder, number, seed, shape=(6, 24, 20)):
     labels[2:5, 5:15, 4:12] = 1
     labels[3, 8:10, 6:8] = 2  # tumour
     for name, data in ((f"volume-{number}.nii", volume), (f"segmentation-{number}.nii.gz", labels)):
-        nibabel.save(nibabel.Nifti1Image(np.transpose(data, (2, 1, 0)), np.eye(4)), str(folder / name))
+        # stored in the training orientation (voxel axes L, P, S), so the slices are read as they are
+        nibabel.save(nibabel.Nifti1Image(np.transpose(data, (2, 1, 0)), np.diag([-1.0, -1.0, 1.0, 1.0])),
+                     str(folder / name))
     return volume.astype(np.float32), labels
 
 

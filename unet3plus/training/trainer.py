@@ -309,8 +309,8 @@ class Trainer:
             weights.append(image.shape[0])
             metrics.update(labels_from_logits(logits.asnumpy()), label.asnumpy())
         result = metrics.result()
-        result["loss"] = float(np.average(losses, weights=weights))
-        return result
+        return {"mean_dice": result.mean_dice, "mean_iou": result.mean_iou, "global_dice": result.global_dice,
+                "loss": float(np.average(losses, weights=weights))}
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def _patience_exhausted(self, state: Dict[str, Any]) -> bool:
