@@ -20,23 +20,12 @@ from unet3plus.hub import (LITS2017, CacheDirError, ChecksumError, DownloadError
                            TransferSettings, download_checkpoint, pretrained_checkpoint, resolve_cache_dir)
 from unet3plus.hub.download import check_redirect
 
+pytestmark = pytest.mark.usefixtures("clean_download_environment")
+
 FAST = TransferSettings(retries=3, backoff_s=0.01, read_timeout_s=0.5)
 PAYLOAD = os.urandom(3 * (1 << 20) + 123)  # a few MB of checkpoint-like bytes
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 NAME = "model.ckpt"
-
-
-@pytest.fixture
-def server():
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for variable in ("UNET3PLUS_HOME", "UNET3PLUS_OFFLINE", "UNET3PLUS_CHECKPOINT_URL", "UNET3PLUS_DOWNLOAD_RETRIES",
-                     "UNET3PLUS_DOWNLOAD_BACKOFF", "UNET3PLUS_DOWNLOAD_TIMEOUT"):
-        monkeypatch.delenv(variable, raising=False)
 
 
 def download(server_or_url, cache: Path, sha256: str = PAYLOAD_SHA, **kwargs) -> Path:

@@ -24,23 +24,12 @@ from unet3plus.hub import download as download_module
 from unet3plus.hub import transfer as transfer_module
 from unet3plus.hub.download import check_redirect, redact_url
 
+pytestmark = pytest.mark.usefixtures("clean_download_environment")
+
 PAYLOAD = os.urandom(3 * (1 << 20) + 123)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 NAME = "model.ckpt"
 FAST = TransferSettings(retries=3, backoff_s=0, read_timeout_s=2, deadline_s=10)
-
-
-@pytest.fixture
-def server():
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for variable in ("UNET3PLUS_HOME", "UNET3PLUS_OFFLINE", "UNET3PLUS_CHECKPOINT_URL", "UNET3PLUS_DOWNLOAD_RETRIES",
-                     "UNET3PLUS_DOWNLOAD_BACKOFF", "UNET3PLUS_DOWNLOAD_TIMEOUT", "UNET3PLUS_DOWNLOAD_DEADLINE"):
-        monkeypatch.delenv(variable, raising=False)
 
 
 def download(url, cache: Path, settings=FAST, **kwargs) -> Path:

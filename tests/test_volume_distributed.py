@@ -2,33 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
-import pytest
-from test_distributed import WORKER_SCRIPT, free_port
+from test_distributed import run_two_msrun_workers
 from volume_data import write_lits
 
 
 def test_two_msrun_workers_on_volumes(tmp_path):
-    bin_dir = Path(sys.executable).parent
-    msrun = shutil.which("msrun", path=str(bin_dir)) or shutil.which("msrun")
-    if msrun is None:
-        pytest.fail("msrun (installed with MindSpore) is not on PATH")
-    out, records, logs = tmp_path / "run", tmp_path / "records", tmp_path / "logs"
-    records.mkdir()
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-               UNET3PLUS_TEST_VOLUMES=str(write_lits(tmp_path / "volumes", 3)))
-    command = [msrun, "--worker_num=2", "--local_worker_num=2", "--master_addr=127.0.0.1",
-               f"--master_port={free_port()}", "--join=True", f"--log_dir={logs}", "--cluster_time_out=120",
-               str(WORKER_SCRIPT), str(out), str(records)]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    worker_logs = "\n".join(p.read_text()[-3000:] for p in sorted(logs.glob("worker_*.log")))
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + worker_logs
+    volumes = write_lits(tmp_path / "volumes", 3)
+    _, records = run_two_msrun_workers(tmp_path, env={"UNET3PLUS_TEST_VOLUMES": str(volumes)})
 
     reports = [json.loads((records / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert reports[1]["written"] == [] and "best.ckpt" in reports[0]["written"]
