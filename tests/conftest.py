@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import unet3plus  # noqa: F401  (sets the oneDNN default before any MindSpore kernel runs)
+from loopback_server import LoopbackServer
 from golden import read_golden_io, read_manifest, seeded_network_weights, write_published_format_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +49,29 @@ def graph_mode():
     ms.set_context(mode=ms.GRAPH_MODE)
     yield
     ms.set_context(mode=previous)
+
+
+DOWNLOAD_VARIABLES = ("UNET3PLUS_HOME", "UNET3PLUS_OFFLINE", "UNET3PLUS_CHECKPOINT_URL", "UNET3PLUS_DOWNLOAD_RETRIES",
+                      "UNET3PLUS_DOWNLOAD_BACKOFF", "UNET3PLUS_DOWNLOAD_TIMEOUT", "UNET3PLUS_DOWNLOAD_DEADLINE")
+
+
+@pytest.fixture
+def clean_download_environment(monkeypatch):
+    """None of the user's download settings reach the test."""
+    for variable in DOWNLOAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch, clean_download_environment):
+    """A cache of the test's own and fast retries; nothing reaches the real cache or network."""
+    monkeypatch.setenv("UNET3PLUS_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("UNET3PLUS_DOWNLOAD_BACKOFF", "0.01")
+    monkeypatch.setenv("UNET3PLUS_DOWNLOAD_RETRIES", "2")
+
+
+@pytest.fixture
+def server():
+    """A loopback HTTP server (tests/loopback_server.py) for the test's own files."""
+    with LoopbackServer() as running:
+        yield running

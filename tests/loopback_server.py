@@ -9,6 +9,9 @@ Each served path has a plan: a list of actions used by successive GET requests, 
 * ``"stall:S"``: send the headers and a few bytes, then go silent for S seconds
 * ``"wrong"``: the full length with one byte flipped
 * ``"redirect:/path"``: 302 to another path on this server
+* ``"trickle:S"``: promise the full length, then send one byte every S seconds
+* ``"endless"``: no Content-Length; the file, then zeros until the client hangs up
+* ``"range-from:K"``: 206 with the bytes from offset K, whatever range was asked for
 
 Used by the download tests and benchmarks/bench_download.py.
 """
@@ -44,11 +47,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         data, support_range = entry
+        if action == "endless":
+            return self._endless(data)
         if action == "wrong":
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         start = 0
         match = re.match(r"bytes=(\d+)-$", self.headers.get("Range", ""))
-        if support_range and match and int(match.group(1)) < len(data):
+        if action.startswith("range-from:"):
+            match = re.match(r"(\d+)", action.split(":", 1)[1])
+        if (support_range or action.startswith("range-from:")) and match and int(match.group(1)) < len(data):
             start = int(match.group(1))
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -69,6 +76,14 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(0.2)  # let the client read what was sent before the reset
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
+        elif kind == "trickle":
+            try:
+                for offset in range(len(body)):
+                    self.wfile.write(body[offset:offset + 1])
+                    self.wfile.flush()
+                    time.sleep(float(amount))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
         elif kind == "stall":
             self.wfile.write(body[:1024])
             self.wfile.flush()
@@ -86,6 +101,20 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(delay)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up
+
+    def _endless(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        zeros = bytes(1 << 16)
+        try:
+            self.wfile.write(data)
+            while True:
+                self.wfile.write(zeros)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _status(self, code: int) -> None:
         message = f"HTTP {code} from the test server".encode()

@@ -6,14 +6,16 @@ parameters and every file the trainer wrote through ``atomic_path`` (the only wa
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 import unet3plus  # noqa: F401  (runtime defaults before MindSpore's first kernel)
+from unet3plus import _atomic
 from unet3plus._atomic import atomic_path
-from unet3plus.data import DataOptions, SegmentationDataset, synthetic_organs
+from unet3plus.data import DataOptions, SegmentationDataset, VolumeDataset, VolumeOptions, synthetic_organs
 from unet3plus.training import checkpoints, history, trainer
 
 out_dir, record_dir = Path(sys.argv[1]), Path(sys.argv[2])
@@ -25,17 +27,24 @@ def recording_atomic_path(path, **kwargs):
     return atomic_path(path, **kwargs)
 
 
-for module in (checkpoints, history, trainer):
+for module in (checkpoints, history, trainer, _atomic):  # _atomic: for writers that import it when called
     module.atomic_path = recording_atomic_path
 
-images, masks = synthetic_organs(10, (32, 32), seed=0, empty_fraction=0)
-names = [f"patient{i // 2}_slice{i % 2}" for i in range(10)]
-data = SegmentationDataset.from_arrays(images, masks, DataOptions(in_channels=1), names=names)
+volumes = os.environ.get("UNET3PLUS_TEST_VOLUMES")  # a folder of volumes instead of 2-D arrays
+if volumes:
+    data = VolumeDataset.from_folder(volumes, options=VolumeOptions(classes=("liver", "tumour")))
+else:
+    images, masks = synthetic_organs(10, (32, 32), seed=0, empty_fraction=0)
+    names = [f"patient{i // 2}_slice{i % 2}" for i in range(10)]
+    data = SegmentationDataset.from_arrays(images, masks, DataOptions(in_channels=1), names=names)
 checkpoint = sys.argv[3] if len(sys.argv) > 3 else None
-run = trainer.Trainer(data, None, trainer.TrainConfig(out_dir, epochs=2, batch_size=2, progress=False,
-                                                      checkpoint=checkpoint))
+run = trainer.Trainer(data, None, trainer.TrainConfig(out_dir, epochs=1 if volumes else 2, batch_size=2,
+                                                      progress=False, checkpoint=checkpoint))
 result = run.fit()
 rank = run.dist.rank
+if volumes:  # the slices this rank trained on in epoch 0, as the loader's sampler drew them
+    drawn = run.train_data.epoch_sampler(epoch=0, seed=0, num_shards=run.dist.world_size, shard_id=rank).indices()
+    (record_dir / f"rank{rank}_drawn.json").write_text(json.dumps([run.train_data.names[i] for i in drawn]))
 np.savez(record_dir / f"rank{rank}_weights.npz", **{p.name: p.asnumpy() for p in run.net.get_parameters()})
 (record_dir / f"rank{rank}.json").write_text(json.dumps({
     "rank": rank, "world_size": run.dist.world_size, "written": written,

@@ -29,6 +29,6 @@ def test_demo_with_a_local_checkpoint(golden_checkpoint, tmp_path, capsys):
 def test_demo_without_weights_offline_says_how_to_get_them(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("UNET3PLUS_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 3  # the download status
     assert "offline" in capsys.readouterr().err.lower()
     assert not (tmp_path / "demo").exists()

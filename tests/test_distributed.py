@@ -29,28 +29,36 @@ def test_shards_of_an_epoch_are_disjoint():
     assert not shards[0] & shards[1] and shards[0] | shards[1] == set(range(8))
 
 
-@pytest.mark.compat
-def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(tmp_path, golden_checkpoint):
+def run_two_msrun_workers(tmp_path: Path, *worker_args: str, env: dict = None) -> tuple:
+    """Launch ``msrun_worker.py`` on two loopback workers; return ``(run folder, records folder)``."""
     bin_dir = Path(sys.executable).parent
     msrun = shutil.which("msrun", path=str(bin_dir)) or shutil.which("msrun")
     if msrun is None:
         pytest.fail("msrun (installed with MindSpore) is not on PATH")
     out, records, logs = tmp_path / "run", tmp_path / "records", tmp_path / "logs"
     records.mkdir()
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")  # msrun runs `python`
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"  # msrun runs `python`
+    full_env = dict(os.environ, PATH=path, **(env or {}))
     command = [msrun, "--worker_num=2", "--local_worker_num=2", "--master_addr=127.0.0.1",
                f"--master_port={free_port()}", "--join=True", f"--log_dir={logs}", "--cluster_time_out=120",
-               str(WORKER_SCRIPT), str(out), str(records), str(golden_checkpoint)]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+               str(WORKER_SCRIPT), str(out), str(records), *worker_args]
+    result = subprocess.run(command, cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=300)
     worker_logs = "\n".join(p.read_text()[-3000:] for p in sorted(logs.glob("worker_*.log")))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + worker_logs
+    return out, records
+
+
+@pytest.mark.compat
+def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(tmp_path, golden_checkpoint):
+    out, records = run_two_msrun_workers(tmp_path, str(golden_checkpoint))
 
     reports = [json.loads((records / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["world_size"] for r in reports] == [2, 2]
     # only rank 0 wrote, and it wrote every file of the run
     assert reports[1]["written"] == []
+    written = {name.replace(".staged.ckpt", ".ckpt") for name in reports[0]["written"]}  # best/last: staged, renamed
     assert {"best.ckpt", "last.ckpt", "resume.ckpt", "metrics.csv", "curves.png",
-            "train_config.json"} == set(reports[0]["written"]) == {p.name for p in out.iterdir()}
+            "train_config.json"} == written == {p.name for p in out.iterdir()}
     assert json.loads((out / "train_config.json").read_text())["world_size"] == 2
     # gradients were averaged: both workers end with the same weights and BatchNorm statistics although
     # they trained on different shards; the reported losses are the averages over both workers

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import multiprocessing
 import os
 import shutil
@@ -21,23 +20,12 @@ from unet3plus.hub import (LITS2017, CacheDirError, ChecksumError, DownloadError
                            TransferSettings, download_checkpoint, pretrained_checkpoint, resolve_cache_dir)
 from unet3plus.hub.download import check_redirect
 
+pytestmark = pytest.mark.usefixtures("clean_download_environment")
+
 FAST = TransferSettings(retries=3, backoff_s=0.01, read_timeout_s=0.5)
 PAYLOAD = os.urandom(3 * (1 << 20) + 123)  # a few MB of checkpoint-like bytes
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 NAME = "model.ckpt"
-
-
-@pytest.fixture
-def server():
-    with LoopbackServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for variable in ("UNET3PLUS_HOME", "UNET3PLUS_OFFLINE", "UNET3PLUS_CHECKPOINT_URL", "UNET3PLUS_DOWNLOAD_RETRIES",
-                     "UNET3PLUS_DOWNLOAD_BACKOFF", "UNET3PLUS_DOWNLOAD_TIMEOUT"):
-        monkeypatch.delenv(variable, raising=False)
 
 
 def download(server_or_url, cache: Path, sha256: str = PAYLOAD_SHA, **kwargs) -> Path:
@@ -198,14 +186,16 @@ def test_four_concurrent_processes_end_with_one_verified_file(tmp_path, monkeypa
             assert len(server.requests_for("/" + NAME)) > 1  # they really raced
 
 
-def test_corrupt_cached_file_is_deleted_and_downloaded_again(server, tmp_path, caplog):
+def test_corrupt_cached_file_is_moved_aside_and_downloaded_again(server, tmp_path, caplog):
     server.serve("/" + NAME, PAYLOAD)
     cached = tmp_path / "checkpoints" / NAME
     cached.parent.mkdir(parents=True)
     cached.write_bytes(PAYLOAD[:1000])
-    with caplog.at_level(logging.WARNING, logger="unet3plus.hub.download"):
-        assert_verified(download(server, tmp_path), tmp_path)
-    assert "deleting it" in caplog.text
+    path = download(server, tmp_path)
+    assert path.read_bytes() == PAYLOAD
+    aside = tmp_path / "checkpoints" / (NAME + ".corrupt")
+    assert aside.read_bytes() == PAYLOAD[:1000] and leftovers(tmp_path) == [aside.name]
+    assert f"moved it to {aside}" in caplog.text
     assert len(server.requests_for("/" + NAME)) == 1
 
 
@@ -274,14 +264,16 @@ def test_offline_without_cache_fails_fast_naming_file_and_place(server, tmp_path
     assert server.requests_for("/" + NAME) == []
 
 
-def test_offline_with_a_corrupt_cache_deletes_it_and_fails(server, tmp_path, monkeypatch):
+def test_offline_with_a_corrupt_cache_moves_it_aside_and_says_where(server, tmp_path, monkeypatch):
     cached = tmp_path / "checkpoints" / NAME
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"garbage")
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
-    with pytest.raises(OfflineError):
+    with pytest.raises(OfflineError) as caught:
         download(server.url("/" + NAME), tmp_path)
-    assert not cached.exists()
+    aside = cached.with_name(NAME + ".corrupt")
+    assert not cached.exists() and aside.read_bytes() == b"garbage"
+    assert f"moved to {aside}" in str(caught.value) and server.requests_for("/" + NAME) == []
 
 
 def test_cache_folder_precedence(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""evaluate: per-case and global Dice/IoU on volumes (NIfTI) and images, table and CSV."""
+"""evaluate with a model: per-case and global scores on volumes (NIfTI) and images, table and CSV."""
 from __future__ import annotations
 
 import csv
@@ -14,7 +14,9 @@ nibabel = pytest.importorskip("nibabel")
 
 
 def save_nifti(path, zyx, dtype):
-    nibabel.save(nibabel.Nifti1Image(np.transpose(zyx, (2, 1, 0)).astype(dtype), np.eye(4)), str(path))
+    """Stored in the training orientation (voxel axes L, P, S), so predictions read back slice for slice."""
+    nibabel.save(nibabel.Nifti1Image(np.transpose(zyx, (2, 1, 0)).astype(dtype), np.diag([-1.0, -1.0, 1.0, 1.0])),
+                 str(path))
 
 
 def test_evaluate_volumes_against_known_counts(golden_checkpoint, tmp_path, capsys):
@@ -40,13 +42,13 @@ def test_evaluate_volumes_against_known_counts(golden_checkpoint, tmp_path, caps
     rows = {row["case"]: row for row in csv.DictReader(open(csv_path))}
     assert rows["volume-1"]["dice"] == "1.0" and expected["volume-1"][0] == 1.0
     assert float(rows["volume-2"]["dice"]) == pytest.approx(expected["volume-2"][0])
-    assert float(rows["volume-2"]["iou"]) == pytest.approx(expected["volume-2"][1])
+    assert float(rows["volume-2"]["jaccard"]) == pytest.approx(expected["volume-2"][1])
     assert expected["volume-2"][0] < 1.0
     assert float(rows["mean"]["dice"]) == pytest.approx((1.0 + expected["volume-2"][0]) / 2)
     tp = sum(e[2] for e in expected.values())
     fp, fn = sum(e[3] for e in expected.values()), sum(e[4] for e in expected.values())
     assert float(rows["global"]["dice"]) == pytest.approx(2 * tp / (2 * tp + fp + fn))
-    assert "volume-2" in printed and "global (pooled): Dice" in printed
+    assert "volume-2" in printed and "global Dice" in printed
 
 
 def test_evaluate_images_and_mismatched_shapes(golden_checkpoint, tmp_path, capsys):
@@ -62,7 +64,7 @@ def test_evaluate_images_and_mismatched_shapes(golden_checkpoint, tmp_path, caps
     Image.fromarray(np.zeros((8, 16), np.uint8)).save(tmp_path / "masks" / "a_001.png")
     assert main(["evaluate", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"),
                  "--checkpoint", str(golden_checkpoint), "--no-progress"]) == 2
-    assert "have shape (8, 16) but the prediction" in capsys.readouterr().err
+    assert "has shape (16, 16) but its labels" in capsys.readouterr().err
 
 
 def test_a_multi_class_checkpoint_predicts_labels_and_is_scored_per_class(golden_checkpoint, tmp_path, capsys):
@@ -85,8 +87,10 @@ def test_a_multi_class_checkpoint_predicts_labels_and_is_scored_per_class(golden
     csv_path = tmp_path / "scores.csv"
     assert main(["evaluate", "--volumes", str(tmp_path), "--checkpoint", str(tmp_path / "three.ckpt"),
                  "--csv", str(csv_path), "--no-progress", "--mode", "pynative"]) == 0
-    header = open(csv_path).readline().strip().split(",")
-    assert header == ["case", "dice_class1", "dice_class2", "iou_class1", "iou_class2", "predicted", "target"]
+    rows = {row["case"]: row for row in csv.DictReader(open(csv_path))}
+    assert {"class1_dice", "class2_dice", "class1_assd_mm", "class2_status"} <= set(rows["volume-1"])
+    defined = [c for c in ("class1", "class2") if rows["volume-1"][f"{c}_status"] != "both empty"]
+    assert defined and all(rows["volume-1"][f"{c}_dice"] == "1.0" for c in defined)
 
 
 def test_a_fine_tuned_variant_checkpoint_loads_with_its_extra_heads(golden_checkpoint, tmp_path):

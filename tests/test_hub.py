@@ -25,17 +25,9 @@ from unet3plus.hub import LITS2017, ChecksumError, registry
 from unet3plus.hub.download import sha256_of
 from unet3plus.hub.registry import PROJECT_URL, hub_card_path, list_models
 
+pytestmark = pytest.mark.usefixtures("isolated_cache")
+
 HUB_CONFIG_FILES = ("hub_conf.py", "mindspore_hub_conf.py")
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own cache and fast retries; nothing reaches the real cache or network."""
-    monkeypatch.setenv("UNET3PLUS_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("UNET3PLUS_DOWNLOAD_BACKOFF", "0.01")
-    monkeypatch.setenv("UNET3PLUS_DOWNLOAD_RETRIES", "2")
-    for variable in ("UNET3PLUS_OFFLINE", "UNET3PLUS_CHECKPOINT_URL"):
-        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture
@@ -186,5 +178,5 @@ def test_cli_download_and_info(golden_as_published, tmp_path, capsys, monkeypatc
     cached.write_bytes(b"corrupt")
     assert cli_main(["info"]) == 0 and "CORRUPT" in capsys.readouterr().out
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
-    assert cli_main(["download", "--cache-dir", str(tmp_path / "elsewhere")]) == 2
+    assert cli_main(["download", "--cache-dir", str(tmp_path / "elsewhere")]) == 3  # the download status
     assert "UNET3PLUS_OFFLINE is set" in capsys.readouterr().err

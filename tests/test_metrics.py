@@ -38,12 +38,13 @@ def test_mean_per_case_differs_from_global_and_skips_nan():
     metrics.update(prediction[:2], target[:2]).update(prediction[2:], target[2:])
     result = metrics.result()
     assert metrics.n_cases == 3
-    assert result["dice_per_case"].shape == (3, 1) and np.isnan(result["dice_per_case"][2, 0])
-    assert result["mean_dice"] == pytest.approx((1 + 2 / 3) / 2)
+    assert result.dice_per_case.shape == (3, 1) and np.isnan(result.dice_per_case[2, 0])
+    assert result.mean_dice == pytest.approx((1 + 2 / 3) / 2)
     # Global pools all cases: tp 9, fp 5, fn 1 -> 18 / 24
-    assert result["global_dice"] == pytest.approx(18 / 24)
-    assert result["global_iou"] == pytest.approx(9 / 15)
-    np.testing.assert_allclose(result["mean_iou_per_class"], [(1 + 0.5) / 2])
+    assert result.global_dice == pytest.approx(18 / 24)
+    assert result.global_iou == pytest.approx(9 / 15)
+    np.testing.assert_allclose(result.mean_iou_per_class, [(1 + 0.5) / 2])
+    assert result.classes == [1]
 
 
 def test_multiclass_include_background_and_3d_volumes():
@@ -63,6 +64,9 @@ def test_labels_from_logits_and_bad_input():
     np.testing.assert_array_equal(labels_from_logits(logits), [[[0, 1]]])
     multi = np.array([[[[0.0]], [[3.0]], [[1.0]]]])
     np.testing.assert_array_equal(labels_from_logits(multi), [[[1]]])
+    # threshold is a probability, as for predict: logit 0.5 is p 0.62, above 0.6 but not above 0.7
+    np.testing.assert_array_equal(labels_from_logits(np.array([[[[0.5]]]]), threshold=0.6), [[[1]]])
+    np.testing.assert_array_equal(labels_from_logits(np.array([[[[0.5]]]]), threshold=0.7), [[[0]]])
     with pytest.raises(ValueError, match="differs from target shape"):
         dice_per_case(np.zeros((1, 2, 2), int), np.zeros((1, 2, 3), int), 2)
     with pytest.raises(ValueError, match="outside 0..1"):

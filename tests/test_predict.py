@@ -77,7 +77,7 @@ def test_predict_reads_files_and_rejects_the_wrong_kind(golden_net, tmp_path):
 
 
 def write_nifti(path, volume_zyx):
-    affine = np.array([[-0.8, 0, 0, 100], [0, 0.8, 0, -50], [0, 0, 2.0, 7], [0, 0, 0, 1]])
+    affine = np.array([[-0.8, 0, 0, 100], [0, -0.8, 0, -50], [0, 0, 2.0, 7], [0, 0, 0, 1]])  # L, P, S voxel axes
     image = nibabel.Nifti1Image(np.transpose(volume_zyx, (2, 1, 0)).astype(np.int16), affine)
     image.header["descrip"] = b"synthetic CT"
     nibabel.save(image, str(path))
@@ -167,9 +167,9 @@ def test_a_crash_while_writing_leaves_no_half_written_outputs(golden_checkpoint,
         raise OSError("No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", crash)
-    with pytest.raises(OSError, match="No space"):
-        main(["predict", str(tmp_path / "v.npy"), "--out", str(tmp_path / "out"), "--checkpoint",
-              str(golden_checkpoint), "--no-progress", "--mode", "pynative"])
+    code = main(["predict", str(tmp_path / "v.npy"), "--out", str(tmp_path / "out"), "--checkpoint",
+                 str(golden_checkpoint), "--no-progress", "--mode", "pynative"])
+    assert code == 4  # the CLI's file-system status, one line (tests/test_cli_errors.py)
     left = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert left == ["v_mask.npy"]  # complete (written before the crash); no overlay, no temporary file
     assert np.load(tmp_path / "out" / "v_mask.npy").shape == (3, 16, 16)
@@ -185,12 +185,15 @@ def test_cli_predicts_a_dicom_series_folder(golden_checkpoint, tmp_path):
         dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
         dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         dataset.ImagePositionPatient = [0.0, 0.0, z]
+        dataset.SOPInstanceUID = pydicom.uid.generate_uid()  # three distinct images of one series
         dataset.save_as(series / f"{index}.dcm")
     out = tmp_path / "out"
     assert main(["predict", str(series), "--out", str(out), "--checkpoint", str(golden_checkpoint),
                  "--no-progress", "--mode", "pynative", "--keep-largest"]) == 0
-    mask = np.load(out / "series_mask.npy")
+    nibabel = pytest.importorskip("nibabel")
+    mask = np.transpose(np.asarray(nibabel.load(out / "series_mask.nii.gz").dataobj), (2, 1, 0))  # on the series' grid
     assert mask.shape == (3, 128, 128) and mask.dtype == np.uint8
+    assert (out / "series_seg.dcm").is_file()  # and a DICOM SEG (tests/test_dicom.py reads one back)
     from scipy import ndimage
 
     assert ndimage.label(mask)[1] <= 1  # --keep-largest leaves one connected region

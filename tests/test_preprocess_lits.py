@@ -17,7 +17,9 @@ def write_case(folder, number, seed, shape=(6, 24, 20)):
     labels[2:5, 5:15, 4:12] = 1
     labels[3, 8:10, 6:8] = 2  # tumour
     for name, data in ((f"volume-{number}.nii", volume), (f"segmentation-{number}.nii.gz", labels)):
-        nibabel.save(nibabel.Nifti1Image(np.transpose(data, (2, 1, 0)), np.eye(4)), str(folder / name))
+        # stored in the training orientation (voxel axes L, P, S), so the slices are read as they are
+        nibabel.save(nibabel.Nifti1Image(np.transpose(data, (2, 1, 0)), np.diag([-1.0, -1.0, 1.0, 1.0])),
+                     str(folder / name))
     return volume.astype(np.float32), labels
 
 
@@ -65,3 +67,19 @@ def test_preprocess_lits_unpaired_and_existing_output_are_errors(tmp_path, capsy
 
     masks = sorted((tmp_path / "out" / "train" / "masks").iterdir())
     assert len(masks) == 6 and np.array(Image.open(masks[3])).max() == 2
+
+
+def test_a_truncated_volume_leaves_nothing_half_done_and_a_rerun_works(tmp_path, capsys):
+    source = tmp_path / "lits"
+    source.mkdir()
+    for number in (1, 2, 3):
+        write_case(source, number, seed=number)
+    good = (source / "volume-3.nii").read_bytes()
+    (source / "volume-3.nii").write_bytes(good[:len(good) // 2])  # a download cut short
+    out = tmp_path / "out"
+    code = main(["preprocess-lits", "--input", str(source), "--out", str(out)])
+    assert code == 2 and "volume-3" in capsys.readouterr().err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["lits"]  # no staging folder left
+    (source / "volume-3.nii").write_bytes(good)
+    assert main(["preprocess-lits", "--input", str(source), "--out", str(out)]) == 0  # the rerun is not refused
+    assert len(list(out.rglob("*.png"))) == 2 * 3 * 3

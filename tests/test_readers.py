@@ -32,14 +32,15 @@ def test_png_and_npy(tmp_path):
 
 def test_nifti_slices_have_the_published_orientation_and_scaling(tmp_path):
     data = np.arange(5 * 6 * 4, dtype=np.int16).reshape(5, 6, 4)  # X x Y x Z
-    image = nibabel.Nifti1Image(data, np.diag([0.7, 0.7, 2.5, 1.0]))
+    image = nibabel.Nifti1Image(data, np.diag([-0.7, -0.7, 2.5, 1.0]))  # stored in the training orientation
     image.header.set_slope_inter(2.0, -1024.0)
     nibabel.save(image, tmp_path / "volume-3.nii.gz")
     loaded = read_input(tmp_path / "volume-3.nii.gz")
     assert loaded.kind == "volume" and loaded.name == "volume-3" and loaded.data.shape == (4, 6, 5)
     hu = data.astype(np.float32) * 2 - 1024
     np.testing.assert_array_equal(loaded.data[2], hu[:, :, 2].T)  # row = Y, column = X, like SimpleITK
-    np.testing.assert_allclose(loaded.nifti.affine, np.diag([0.7, 0.7, 2.5, 1.0]))
+    np.testing.assert_allclose(loaded.nifti.affine, np.diag([-0.7, -0.7, 2.5, 1.0]))
+    assert loaded.spacing == pytest.approx((2.5, 0.7, 0.7))
     np.testing.assert_array_equal(slices_to_nifti(nifti_to_slices(hu)), hu)
 
 

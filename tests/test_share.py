@@ -27,17 +27,10 @@ from unet3plus.hub.model_config import CONFIG_ENTRY
 from unet3plus.hub.publish import publish
 from unet3plus.training import LAST, TrainConfig, Trainer
 
+pytestmark = pytest.mark.usefixtures("isolated_cache")
+
 RAW_SIZE, TRAIN_SIZE = (48, 40), (32, 32)
 CLASS_NAMES = ["background", "organ", "lesion"]
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNET3PLUS_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("UNET3PLUS_DOWNLOAD_BACKOFF", "0.01")
-    monkeypatch.setenv("UNET3PLUS_DOWNLOAD_RETRIES", "1")
-    for variable in ("UNET3PLUS_OFFLINE", "UNET3PLUS_CHECKPOINT_URL"):
-        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -87,11 +87,16 @@ def inference_model(args: argparse.Namespace):
 
 
 def check_output_folder(folder: Path, overwrite: bool) -> None:
-    """An existing non-empty output folder is an error unless ``--overwrite`` (nothing is replaced silently)."""
+    """An existing non-empty output folder is an error unless ``--overwrite`` (nothing is replaced silently).
+
+    Temporary files that killed runs left behind are removed first and never count as content."""
+    from .._atomic import is_partial, remove_stale_partials
     from ..errors import InputError
 
     if folder.exists() and not folder.is_dir():
         raise InputError(f"output path {folder} exists and is not a folder; choose another --out")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+    if folder.is_dir():
+        remove_stale_partials(folder)
+    if folder.is_dir() and any(not is_partial(path) for path in folder.iterdir()) and not overwrite:
         raise InputError(f"output folder {folder} already exists and is not empty; choose another --out, or pass "
                          "--overwrite to replace files of the same names in it")

@@ -23,8 +23,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._optional import require
     from ..inference import predict, read_input, write_prediction
-    from ._options import load_network
+    from ._options import check_output_folder, load_network
 
+    check_output_folder(Path(args.out), overwrite=True)  # a folder (demo files in it are replaced), not a file
     require("pydicom", "demo", "The demo's CT slice")
     from pydicom.data import get_testdata_file
 

@@ -43,7 +43,7 @@ def run_info(args: argparse.Namespace) -> int:
 
         return print_checkpoint_info(args.checkpoint)
     from ..hub import get_pretrained_config, resolve_cache_dir
-    from ..hub.download import MIRROR_VARIABLE, checkpoint_path, is_offline, sha256_of
+    from ..hub.download import MIRROR_VARIABLE, checkpoint_path, is_offline, redact_url, sha256_of
     from ..hub.registry import hub_card_path
 
     config = get_pretrained_config(args.model)
@@ -61,7 +61,8 @@ def run_info(args: argparse.Namespace) -> int:
         ("in_channels / n_classes", f"{config.in_channels} / {config.n_classes}"),
         ("license", config.license),
         ("checkpoint url", config.url),
-        ("mirror (" + MIRROR_VARIABLE + ")", os.environ.get(MIRROR_VARIABLE) or "not set"),
+        ("mirror (" + MIRROR_VARIABLE + ")", redact_url(os.environ[MIRROR_VARIABLE]) if os.environ.get(MIRROR_VARIABLE)
+                                        else "not set"),
         ("sha256", config.sha256),
         ("size", f"~{config.size / 2 ** 20:.1f} MiB"),
         ("cache folder", str(resolve_cache_dir(args.cache_dir))),

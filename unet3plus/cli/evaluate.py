@@ -1,4 +1,4 @@
-"""``unet3plus evaluate``: Dice/IoU per case and overall, as a table on stdout and a CSV."""
+"""``unet3plus evaluate``: LiTS metrics per case and overall (table on stdout; CSV, JSON, PNG on request)."""
 from __future__ import annotations
 
 import argparse
@@ -9,44 +9,76 @@ from ._options import add_inference_options, add_weights_options
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="Dice/IoU of the model on labelled images or volumes (table + CSV)",
-        description="Predict every case and score it against its labels: --images/--masks (2-D files paired by "
-                    "name, e.g. the PNGs of preprocess-lits; use --preset image for them) or --volumes/--labels "
-                    "(NIfTI, volume-N with segmentation-N). Non-zero labels are foreground for a one-channel model.")
+        "evaluate", help="LiTS metrics (Dice, Jaccard/VOE, RVD, ASSD/RMSD/MSSD/HD95 in mm, lesion detection) of "
+                         "existing masks or of the model, against labels (table, CSV, JSON, PNG)",
+        description="Score segmentations against their labels. Existing masks need no model: --predictions DIR "
+                    "--labels DIR (NIfTI or PNG, paired by name; a _mask suffix and segmentation-N for volume-N "
+                    "are understood). Or predict with the model first: --images/--masks (2-D files paired by name, "
+                    "use --preset image for them) or --volumes [--labels] (NIfTI, volume-N with segmentation-N). "
+                    "Distances are in mm from each label file's voxel spacing.")
     data = parser.add_argument_group("data")
-    data.add_argument("--images", help="folder of 2-D images")
-    data.add_argument("--masks", help="folder of 2-D masks with the same file names")
-    data.add_argument("--volumes", help="folder of NIfTI CT volumes")
-    data.add_argument("--labels", help="folder of NIfTI label volumes (default: --volumes)")
-    parser.add_argument("--csv", help="write the per-case table here (default: print only)")
+    data.add_argument("--predictions", help="folder of existing predicted masks (scored without a model)")
+    data.add_argument("--images", help="folder of 2-D images to predict")
+    data.add_argument("--masks", help="folder of 2-D masks with the same file names as --images")
+    data.add_argument("--volumes", help="folder of NIfTI CT volumes to predict")
+    data.add_argument("--labels", help="folder of label masks (default with --volumes: --volumes)")
+    scoring = parser.add_argument_group("scoring")
+    scoring.add_argument("--classes", help="binary (every non-zero label is foreground; default for one-channel "
+                                           "models and --predictions), lits (liver = labels 1 and 2, tumour = 2, "
+                                           "with lesion detection), or N labels including background")
+    scoring.add_argument("--spacing", type=float, nargs="+", metavar="MM",
+                         help="voxel spacing in mm (Z Y X, or one value) instead of the files' own")
+    output = parser.add_argument_group("output")
+    output.add_argument("--csv", help="write the per-case table and the aggregates here")
+    output.add_argument("--json", help="write every score and the aggregates here")
+    output.add_argument("--plot", help="write a PNG of the per-case Dice and ASSD distributions here")
+    output.add_argument("--overwrite", action="store_true", help="replace existing --csv/--json/--plot files")
     add_weights_options(parser)
     add_inference_options(parser)
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _cases_for_model(args: argparse.Namespace):
     from ..errors import InputError
-    from ..inference import create_backend
-    from ..inference.evaluate import evaluate
     from ..inference.pairing import pair_volumes
-    from ._options import inference_model, resolve_preset
 
     if bool(args.images) == bool(args.volumes) or bool(args.images) != bool(args.masks):
-        raise InputError("give either --images and --masks (2-D files) or --volumes [--labels] (NIfTI)")
+        raise InputError("give --predictions and --labels (existing masks), --images and --masks (2-D files), "
+                         "or --volumes [--labels] (NIfTI)")
     if args.images:
         from ..data.folder import pair_files
 
-        cases = pair_files(Path(args.images), Path(args.masks))
+        return pair_files(Path(args.images), Path(args.masks))
+    return pair_volumes(Path(args.volumes), Path(args.labels or args.volumes))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..inference.evaluate import evaluate, pair_predictions, score_masks
+    from ..inference.scores import check_outputs_free
+
+    outputs = [Path(p) if p else None for p in (args.csv, args.json, args.plot)]
+    check_outputs_free(outputs, args.overwrite)  # before any work
+    if args.predictions:
+        if not args.labels or args.images or args.volumes or args.masks:
+            raise InputError("--predictions takes --labels (the folder of label masks) and no --images, --masks or "
+                             "--volumes")
+        result = score_masks(pair_predictions(Path(args.predictions), Path(args.labels)),
+                             classes=args.classes or "binary", spacing=args.spacing)
     else:
-        cases = pair_volumes(Path(args.volumes), Path(args.labels or args.volumes))
-    model, options = inference_model(args)
-    preset = resolve_preset(args, model if not isinstance(model, str) else None,
-                            "image" if args.images else "volume")
-    backend = create_backend(model, args.backend, **options)
-    result = evaluate(backend, cases, preset=preset, threshold=args.threshold,
-                      batch_size=args.batch_size, keep_largest=args.keep_largest, allow_thin=args.allow_thin,
-                      progress=not args.no_progress)
+        from ..inference import create_backend
+        from ._options import inference_model, resolve_preset
+
+        cases = _cases_for_model(args)
+        model, options = inference_model(args)
+        preset = resolve_preset(args, model if not isinstance(model, str) else None,
+                                "image" if args.images else "volume")
+        backend = create_backend(model, args.backend, **options)
+        result = evaluate(backend, cases, classes=args.classes, spacing=args.spacing, preset=preset,
+                          threshold=args.threshold, batch_size=args.batch_size, keep_largest=args.keep_largest,
+                          allow_thin=args.allow_thin, progress=not args.no_progress)
     print(result.table())
-    if args.csv:
-        print(f"wrote {result.write_csv(Path(args.csv))}")
+    for path, write in zip(outputs, (result.write_csv, result.write_json, result.write_plot)):
+        if path is not None:
+            print(f"wrote {write(path, overwrite=args.overwrite)}")
     return 0

@@ -29,8 +29,13 @@ DEFAULT_SIZE = (512, 512)  # LiTS slices
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .._atomic import remove_stale_partials
     from ..export import compare_onnx, export_network
     from ._options import load_network
+
+    remove_stale_partials(Path(args.out).parent)  # what killed exports left there
 
     net = load_network(args)
     config = net.model_config

@@ -11,12 +11,15 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="segment CT volumes/slices (NIfTI, DICOM, PNG/JPEG, .npy) and write masks and overlays",
         description="Segment each INPUT (a NIfTI volume, a DICOM file or series folder, a PNG/JPEG image or a .npy "
-                    "array) and write <name>_mask (NIfTI for NIfTI input, with its affine and header; PNG for one "
-                    "slice; .npy otherwise), <name>_overlay.png and, with --probabilities, <name>_probabilities.")
+                    "array) and write <name>_mask (NIfTI for NIfTI input, with its affine and header, and for a "
+                    "DICOM series, on its grid, beside a DICOM SEG <name>_seg.dcm; PNG for one slice; .npy "
+                    "otherwise), <name>_overlay.png and, with --probabilities, <name>_probabilities.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     parser.add_argument("--probabilities", action="store_true", help="also write the probabilities")
+    parser.add_argument("--series", metavar="UID", help="the SeriesInstanceUID to read from a DICOM folder that "
+                                                          "holds several series")
     add_weights_options(parser)
     add_inference_options(parser)
     parser.set_defaults(run=run)
@@ -24,8 +27,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..inference import create_backend, predict, write_prediction
     from ..files import stem_of
+    from ..inference import create_backend, predict, read_input, write_prediction
     from ._options import inference_model, resolve_preset
 
     out = Path(args.out)
@@ -42,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     preset = resolve_preset(args, model if not isinstance(model, str) else None)
     backend = create_backend(model, args.backend, **options)  # once: a compiled graph serves every input
     for path in args.inputs:
-        prediction = predict(backend, path, preset=preset, threshold=args.threshold, batch_size=args.batch_size,
-                             keep_largest=args.keep_largest, allow_thin=args.allow_thin,
+        prediction = predict(backend, read_input(path, series=args.series), preset=preset, threshold=args.threshold,
+                             batch_size=args.batch_size, keep_largest=args.keep_largest, allow_thin=args.allow_thin,
                              progress=not args.no_progress)
         written = write_prediction(prediction, out, probabilities=args.probabilities)
         print(f"{path}: {prediction.mask.shape} foreground {100 * prediction.foreground_fraction:.2f}% -> "

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from ._options import check_output_folder
 
@@ -30,8 +35,29 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_output_folder(out, args.overwrite)
-    summary = preprocess_lits(Path(args.input), out, preset=args.preset, val_fraction=args.val_fraction,
-                              seed=args.seed, all_slices=args.all_slices, keep_tumour=args.keep_tumour)
+    with staging_folder(out) as staging:  # a failure (a truncated volume, say) leaves nothing under --out
+        summary = preprocess_lits(Path(args.input), staging, preset=args.preset, val_fraction=args.val_fraction,
+                                  seed=args.seed, all_slices=args.all_slices, keep_tumour=args.keep_tumour)
     for split in ("train", "val"):
         print(f"{split}: {len(summary.cases[split])} case(s), {summary.slices[split]} slice(s) -> {out / split}")
     return 0
+
+
+@contextlib.contextmanager
+def staging_folder(out: Path) -> Iterator[Path]:
+    """A hidden folder beside ``out`` to write everything into; on success its files move into ``out``
+    (each rename atomic), on failure it is deleted, so ``out`` never holds a partial result."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        yield staging
+        if not out.exists():
+            os.rename(staging, out)
+            return
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                target = out / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -11,9 +11,12 @@ from .io import SUPPORTED_EXTENSIONS, DatasetError, read_array
 from .pipeline import AugmentedSource, EpochSampler, check_batch_size, make_loader
 from .split import default_group_key, group_key_from_pattern, split_by_group
 from .synthetic import synthetic_organs
+from .volume_layouts import VolumeCase, find_cases
+from .volumes import VolumeDataset, VolumeOptions
 
 __all__ = [
     "Augmentation", "AugmentedSource", "DataOptions", "DatasetError", "EpochSampler", "SUPPORTED_EXTENSIONS",
     "SegmentationDataset", "check_batch_size", "default_group_key", "group_key_from_pattern", "make_loader",
     "normalize_intensity", "pair_files", "read_array", "split_by_group", "synthetic_organs",
+    "VolumeCase", "VolumeDataset", "VolumeOptions", "find_cases",
 ]

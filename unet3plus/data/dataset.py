@@ -71,6 +71,17 @@ def normalize_intensity(image: np.ndarray, mode: str) -> np.ndarray:
     return (image - image.mean()) / max(float(image.std()), 1e-8)
 
 
+def apply_label_map(labels: np.ndarray, label_map: Optional[Mapping[int, int]]) -> np.ndarray:
+    """int64 labels with every ``label_map`` key replaced by its value (all at once: ``{1: 2, 2: 1}`` swaps)."""
+    labels = np.asarray(labels).astype(np.int64)
+    if not label_map:
+        return labels
+    mapped = labels.copy()
+    for source_value, target_value in label_map.items():
+        mapped[labels == source_value] = target_value
+    return mapped
+
+
 def prepare_image(image: np.ndarray, normalize: str, in_channels: int, repeat_grayscale: bool) -> np.ndarray:
     """An ``H x W [x C]`` image as float32 ``C x H x W``: normalised, grey repeated to 3 channels when the
     network takes 3. Training and inference on a trained model's config both go through here."""
@@ -152,13 +163,7 @@ class SegmentationDataset:
     def _map_labels(self, mask: np.ndarray) -> np.ndarray:
         if mask.ndim == 3:  # e.g. an RGB-saved gray mask: fine when every channel agrees
             mask = mask[:, :, 0]
-        mask = mask.astype(np.int64)
-        if self.options.label_map:
-            mapped = mask.copy()
-            for source_value, target_value in self.options.label_map.items():
-                mapped[mask == source_value] = target_value
-            mask = mapped
-        return mask
+        return apply_label_map(mask, self.options.label_map)
 
     def _prepare(self, image: np.ndarray, mask: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         options = self.options
@@ -171,9 +176,12 @@ class SegmentationDataset:
     def _check_all(self) -> None:
         options = self.options
         sizes: Dict[Tuple[int, int], int] = {}
+        non_finite: List[str] = []
         for index in range(len(self)):
             image, mask = self._read(index)
             where = self._describe(index, self.images[index])
+            non_finite += [self._describe(index, source) for source, array in
+                           ((self.images[index], image), (self.masks[index], mask)) if not _all_finite(array)]
             mask_where = self._describe(index, self.masks[index])
             if mask.ndim == 3 and not all(np.array_equal(mask[:, :, 0], mask[:, :, c]) for c in range(mask.shape[2])):
                 raise DatasetError(f"mask {mask_where} has {mask.shape[2]} differing channels; masks must be "
@@ -186,10 +194,7 @@ class SegmentationDataset:
             fits = channels == options.in_channels or (
                 channels == 1 and options.in_channels == 3 and options.repeat_grayscale)
             if not fits:
-                hint = ("convert the images to grayscale or pass in_channels=3 (--in-channels 3)"
-                        if channels > options.in_channels else
-                        f"pass in_channels={channels} (--in-channels {channels})"
-                        + (" or allow repeating grayscale to 3 channels" if channels == 1 else ""))
+                hint = _channel_hint(channels, options.in_channels)
                 raise DatasetError(f"image {where} has {channels} channel(s) but the network takes "
                                    f"{options.in_channels}; {hint}")
             labels = self._map_labels(mask)
@@ -202,6 +207,10 @@ class SegmentationDataset:
                     f"{list(range(options.n_labels))} (n_classes={options.n_classes} means {meaning}); map them "
                     f"with label_map (e.g. --label-map {unexpected[0]}:1) or set n_classes (--n-classes)")
             sizes.setdefault(spatial_shape(image), index)
+        if non_finite:
+            listed = ", ".join(non_finite[:5]) + (f" and {len(non_finite) - 5} more" if len(non_finite) > 5 else "")
+            raise DatasetError(f"{len(non_finite)} file(s) hold NaN or infinite values: {listed}; one would poison "
+                               "every weight in the first step: fix or remove them before training")
         if options.size is None:
             if len(sizes) > 1:
                 listed = ", ".join(f"{h}x{w} ({self.names[i]})" for (h, w), i in list(sizes.items())[:5])
@@ -212,3 +221,19 @@ class SegmentationDataset:
                 suggestion = tuple(-(-s // SIZE_MULTIPLE) * SIZE_MULTIPLE for s in (height, width))  # round up: no detail lost
                 raise DatasetError(f"images are {height}x{width} but UNet3+ needs H and W divisible by "
                                    f"{SIZE_MULTIPLE}; pass size={suggestion} (--size {suggestion[0]} {suggestion[1]})")
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    array = np.asarray(array)
+    return not np.issubdtype(array.dtype, np.inexact) or bool(np.isfinite(array).all())
+
+
+def _channel_hint(channels: int, in_channels: int) -> str:
+    """What to change when images have ``channels`` but the network takes ``in_channels``."""
+    if channels == 4 and in_channels == 3:
+        return "drop the alpha channel (save the images as RGB), or pass in_channels=4 (--in-channels 4)"
+    if channels > in_channels:
+        return (f"convert the images to {in_channels} channel(s), or pass in_channels={channels} "
+                f"(--in-channels {channels})")
+    return (f"pass in_channels={channels} (--in-channels {channels})"
+            + (" or allow repeating grayscale to 3 channels" if channels == 1 else ""))

@@ -8,6 +8,7 @@ resumed run continues exactly where an uninterrupted one would be. Build one loa
 """
 from __future__ import annotations
 
+import logging
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
@@ -17,6 +18,7 @@ from .dataset import SegmentationDataset
 from .io import DatasetError
 
 COLUMNS = ["image", "label"]
+logger = logging.getLogger(__name__)
 
 
 class EpochSampler:
@@ -79,13 +81,19 @@ def make_loader(dataset: SegmentationDataset, batch_size: int, *, epoch: int = 0
     """A batched ``mindspore.dataset.GeneratorDataset`` for one epoch, columns ``image`` and ``label``.
 
     ``num_workers`` > 1 maps samples in parallel (threads, or processes with ``multiprocessing``);
-    ``num_shards``/``shard_id`` give data-parallel worker ``shard_id`` its share.
+    ``num_shards``/``shard_id`` give data-parallel worker ``shard_id`` its share. A shuffled dataset with
+    an ``epoch_sampler`` method draws its own samples (logged per epoch), otherwise ``EpochSampler``.
     """
     import mindspore.dataset as ds
 
     check_batch_size(len(dataset), batch_size, num_shards)
-    sampler = EpochSampler(len(dataset), epoch=epoch, shuffle=shuffle, seed=seed,
-                           num_shards=num_shards, shard_id=shard_id)
+    if shuffle and hasattr(dataset, "epoch_sampler"):  # e.g. a VolumeDataset's foreground sampling
+        sampler = dataset.epoch_sampler(epoch=epoch, seed=seed, num_shards=num_shards, shard_id=shard_id)
+        if shard_id == 0:
+            logger.info(sampler.describe())
+    else:
+        sampler = EpochSampler(len(dataset), epoch=epoch, shuffle=shuffle, seed=seed,
+                               num_shards=num_shards, shard_id=shard_id)
     source = AugmentedSource(dataset, augmentation, seed, epoch)
     generator = ds.GeneratorDataset(source, column_names=COLUMNS, sampler=sampler,
                                     num_parallel_workers=max(1, num_workers),

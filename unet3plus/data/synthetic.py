@@ -60,3 +60,28 @@ def synthetic_organs(n_images: int, size: Tuple[int, int] = (64, 64), channels: 
             images[i, :, :, c] = image * tint + rng.normal(0.0, noise, size=(height, width))
     images = np.clip(images, 0.0, 1.0)
     return (images[..., 0] if channels == 1 else images), masks
+
+
+def synthetic_liver_volume(shape: Tuple[int, int, int] = (12, 64, 64), seed: int = 0, n_tumours: int = 2,
+                           noise_hu: float = 12.0) -> Tuple[np.ndarray, np.ndarray]:
+    """``(hu, labels)``, both ``Z x H x W``: a CT-like volume (float32 HU) with an ellipsoid 'liver'
+    (label 1, ~110 HU) holding darker spherical 'tumours' (label 2, ~55 HU), in ~25 HU soft tissue.
+    The liver leaves the first and last slices empty, like an abdominal scan."""
+    rng = np.random.default_rng(seed)
+    depth, height, width = shape
+    z, y, x = np.mgrid[0:depth, 0:height, 0:width].astype(np.float32)
+    centre = np.array([depth / 2, rng.uniform(0.4, 0.6) * height, rng.uniform(0.4, 0.6) * width])
+    axes = np.array([depth * 0.35, rng.uniform(0.22, 0.32) * height, rng.uniform(0.22, 0.32) * width])
+    liver = ((z - centre[0]) / axes[0]) ** 2 + ((y - centre[1]) / axes[1]) ** 2 + ((x - centre[2]) / axes[2]) ** 2 <= 1
+    labels = liver.astype(np.uint8)
+    for _ in range(n_tumours):
+        spot = centre + rng.uniform(-0.45, 0.45, 3) * axes
+        radius = rng.uniform(0.2, 0.3) * min(axes[1], axes[2])
+        blob = ((z - spot[0]) / max(radius / 3, 1.2)) ** 2 + ((y - spot[1]) / radius) ** 2 + \
+            ((x - spot[2]) / radius) ** 2 <= 1
+        labels[blob & liver] = 2
+    hu = np.full(shape, 25.0, np.float32) + 15.0 * _texture(rng, height, width)[None]
+    hu[labels == 1] = 110.0
+    hu[labels == 2] = 55.0
+    hu += rng.normal(0.0, noise_hu, size=shape).astype(np.float32)
+    return hu.astype(np.float32), labels

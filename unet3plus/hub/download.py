@@ -1,63 +1,56 @@
 """Verified checkpoint downloads: nothing reaches its final name, or gets loaded, before its SHA-256 matches.
 
-* One pass: the body streams into a unique temporary file in the cache folder while it is hashed; the
-  verified file is renamed atomically to its final name.
-* Cached files are re-verified before every use; a bad one is deleted and downloaded once more. That check,
-  not an fsync, is what protects against a file torn by a power cut, so the download skips the fsync (it
-  cost about a quarter of a loopback download of the 19 MB checkpoint, ``benchmarks/bench_download.py``).
-* Retries with exponential backoff on connection errors, timeouts and 5xx; a dropped transfer resumes
-  with an HTTP Range request (and restarts cleanly when the server ignores Range).
-* Several processes at once: a cross-process ``filelock`` serialises the download, and unique temporary
-  names keep the result correct even without the lock.
-* HTTPS stays HTTPS (redirects to plain http are refused); certificates are always verified.
+* One pass: the body streams into a locked temporary file in the cache folder while it is hashed; the
+  verified file is renamed atomically to its final name (``unet3plus._atomic.install``).
+* Cached files are re-verified before every use. A bad one is moved aside to ``<name>.corrupt`` (never
+  deleted), and only while holding the cache lock, so no process removes another's fresh file. That check,
+  not an fsync, is what protects against a file torn by a power cut, so the download skips the fsync.
+* The path returned is a ``VerifiedPath`` carrying the SHA-256: ``load_checkpoint`` hashes the very bytes
+  it parses against it, so a file swapped after this check is an error, never silently other weights.
+* Retries with capped exponential backoff on connection errors, timeouts and 5xx, all within an overall
+  deadline; a dropped transfer resumes with an HTTP Range request (see ``transfer`` for every bound).
+* A download killed outright leaves its temporary file; the next process resumes from it (or removes it).
+* Several processes at once: a cross-process ``filelock`` serialises the download (waits are bounded by
+  the deadline), and per-file locks on the temporaries keep the result correct even without it.
 
 Configuration (argument > environment > default): cache folder ``cache_dir`` > ``UNET3PLUS_HOME`` >
 ``$XDG_CACHE_HOME/unet3plus`` > ``~/.cache/unet3plus``; ``UNET3PLUS_OFFLINE=1`` never touches the
 network; ``UNET3PLUS_CHECKPOINT_URL`` points the published model at a mirror (still checked against the
 published SHA-256); ``UNET3PLUS_DOWNLOAD_RETRIES``, ``UNET3PLUS_DOWNLOAD_BACKOFF`` (seconds),
-``UNET3PLUS_DOWNLOAD_TIMEOUT`` (read timeout, seconds) tune the transfer.
+``UNET3PLUS_DOWNLOAD_TIMEOUT`` (read timeout, seconds) and ``UNET3PLUS_DOWNLOAD_DEADLINE`` (seconds per
+download) tune the transfer.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-import queue
 import re
 import sys
 import tempfile
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Optional, Tuple, Union
-from urllib.parse import urljoin, urlparse
+from typing import Iterator, Optional, Tuple, Union
+from urllib.parse import urlsplit
 
+from .._atomic import LockedFile, claim_stale_partial, create_partial, install
 from .._progress import progress_bar
-from ..errors import UserFacingError
+from .transfer import (DEADLINE_VARIABLE, MIRROR_VARIABLE, OFFLINE_VARIABLE, ChecksumError, DownloadError, Transfer,
+                       TransferSettings, check_redirect, redact_url, resolve)
+
+__all__ = ["CacheDirError", "ChecksumError", "DownloadError", "OfflineError", "TransferSettings", "VerifiedPath",
+           "check_redirect", "checkpoint_path", "download_checkpoint", "is_offline", "pretrained_checkpoint",
+           "redact_url", "resolve_cache_dir", "sha256_of"]
+
+logger = logging.getLogger(__name__)
 
 HOME_VARIABLE = "UNET3PLUS_HOME"
-OFFLINE_VARIABLE = "UNET3PLUS_OFFLINE"
-logger = logging.getLogger(__name__)
-MIRROR_VARIABLE = "UNET3PLUS_CHECKPOINT_URL"
-RETRIES_VARIABLE = "UNET3PLUS_DOWNLOAD_RETRIES"
-BACKOFF_VARIABLE = "UNET3PLUS_DOWNLOAD_BACKOFF"
-TIMEOUT_VARIABLE = "UNET3PLUS_DOWNLOAD_TIMEOUT"
 CHECKPOINT_SUBDIR = "checkpoints"
+CORRUPT_SUFFIX = ".corrupt"
 CHUNK_BYTES = 1 << 20  # reading cached files
-STREAM_CHUNK_BYTES = 1 << 18  # network reads: few Python round trips; a dropped connection loses < 256 KiB
-CONNECT_TIMEOUT_S = 10.0
-MAX_REDIRECTS = 10
 _SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _TRUE = {"1", "true", "yes", "on"}
-
-
-class DownloadError(UserFacingError):
-    """The checkpoint could not be fetched or verified; the message names the URL/path and what to do."""
-
-
-class ChecksumError(DownloadError):
-    """Downloaded bytes do not have the expected SHA-256 (the file was deleted)."""
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 class OfflineError(DownloadError):
@@ -68,37 +61,23 @@ class CacheDirError(DownloadError):
     """The cache folder cannot be created or written."""
 
 
-@dataclass(frozen=True)
-class TransferSettings:
-    """How hard to try: attempts per download, first backoff (doubles each retry), read timeout."""
+class VerifiedPath(type(Path())):
+    """A cached file whose bytes had ``sha256`` when it was checked (``load_checkpoint`` re-checks what it reads)."""
 
-    retries: int = 5
-    backoff_s: float = 1.0
-    read_timeout_s: float = 60.0
+    sha256: Optional[str] = None  # paths derived from this one (parent, ...) carry no hash
 
-    @classmethod
-    def from_environment(cls) -> "TransferSettings":
-        def number(variable: str, default: float, cast: Callable):
-            raw = os.environ.get(variable)
-            if raw in (None, ""):
-                return default
-            try:
-                value = cast(raw)
-            except ValueError:
-                raise DownloadError(f"{variable}={raw!r} is not a number; unset it or give e.g. {default}") from None
-            if value < 0:
-                raise DownloadError(f"{variable}={raw!r} must not be negative")
-            return value
 
-        return cls(number(RETRIES_VARIABLE, cls.retries, int), number(BACKOFF_VARIABLE, cls.backoff_s, float),
-                   number(TIMEOUT_VARIABLE, cls.read_timeout_s, float))
+def _verified_path(path: Path, sha256: str) -> VerifiedPath:
+    verified = VerifiedPath(path)
+    verified.sha256 = sha256
+    return verified
 
 
 def is_offline() -> bool:
     return os.environ.get(OFFLINE_VARIABLE, "").strip().lower() in _TRUE
 
 
-def resolve_cache_dir(cache_dir: Union[str, "os.PathLike[str]", None] = None) -> Path:
+def resolve_cache_dir(cache_dir: Optional[PathLike] = None) -> Path:
     """The cache folder: argument > ``UNET3PLUS_HOME`` > ``$XDG_CACHE_HOME/unet3plus`` > ``~/.cache/unet3plus``."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
@@ -108,23 +87,27 @@ def resolve_cache_dir(cache_dir: Union[str, "os.PathLike[str]", None] = None) ->
     return Path(xdg).expanduser() / "unet3plus"
 
 
-def checkpoint_path(filename: str, cache_dir: Union[str, "os.PathLike[str]", None] = None) -> Path:
+def checkpoint_path(filename: str, cache_dir: Optional[PathLike] = None) -> Path:
     """Where a verified checkpoint called ``filename`` lives in the cache."""
     return resolve_cache_dir(cache_dir) / CHECKPOINT_SUBDIR / filename
 
 
-def sha256_of(path: Union[str, "os.PathLike[str]"]) -> str:
+def sha256_of(path: PathLike) -> str:
     """SHA-256 of a file, read in chunks (never the whole file in memory)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
+        return _sha256_of_handle(handle)
+
+
+def _sha256_of_handle(handle) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def download_checkpoint(url: str, sha256: str, *, cache_dir: Union[str, "os.PathLike[str]", None] = None,
+def download_checkpoint(url: str, sha256: str, *, cache_dir: Optional[PathLike] = None,
                         progress: Optional[bool] = None, filename: Optional[str] = None,
-                        settings: Optional[TransferSettings] = None) -> Path:
+                        settings: Optional[TransferSettings] = None, size: Optional[int] = None) -> VerifiedPath:
     """Return the path of a verified copy of ``url`` in the cache, downloading it if needed.
 
     Args:
@@ -134,60 +117,104 @@ def download_checkpoint(url: str, sha256: str, *, cache_dir: Union[str, "os.Path
             ``<cache>/checkpoints/``.
         progress: show a tqdm bar; ``None`` shows one when stderr is a terminal.
         filename: name in the cache (default: the last part of the URL path).
-        settings: retries/backoff/timeout (default: from the environment, see the module docstring).
+        settings: retries/backoff/timeout/deadline (default: from the environment, see the module docstring).
+        size: expected size in bytes; a server sending more is stopped (default cap: 1 GiB).
     """
     expected = str(sha256).strip().lower()
     if not _SHA256_PATTERN.match(expected):
         raise DownloadError(f"expected SHA-256 {sha256!r} is not 64 hexadecimal digits; pass the published hash")
-    scheme = urlparse(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise DownloadError(f"cannot download {url!r}: only http(s) URLs are supported; "
+    shown = redact_url(url)
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise DownloadError(f"cannot download {shown!r}: only http(s) URLs are supported; "
                             f"pass a local file as a checkpoint path instead")
-    name = filename or os.path.basename(urlparse(url).path)
+    name = filename or os.path.basename(urlsplit(url).path)
     if not name or name in (".", ".."):
-        raise DownloadError(f"cannot tell a file name from {url!r}; pass filename=")
+        raise DownloadError(f"cannot tell a file name from {shown!r}; pass filename=")
+    settings = settings or TransferSettings.from_environment()
     final = checkpoint_path(name, cache_dir)
 
-    if _verified_or_removed(final, expected):
-        return final
+    if _has_hash(final, expected):
+        return _verified_path(final, expected)
     if is_offline():
-        raise OfflineError(
-            f"{OFFLINE_VARIABLE} is set and the verified checkpoint {final} is not in the cache; download it "
-            f"elsewhere from {url} (SHA-256 {expected}) and place it at {final}, unset {OFFLINE_VARIABLE}, "
-            f"or pass a local checkpoint path")
+        raise _offline_error(final, expected, shown, settings)
     folder = _writable_folder(final.parent)
-    import filelock
-    import requests
-
+    resolve(url)  # a name that does not resolve fails here, at once, before any lock file is made
     try:
-        with filelock.FileLock(str(final) + ".lock"):
-            if _verified_or_removed(final, expected):  # another process finished while we waited
-                return final
-            _Transfer(url, expected, folder, name, progress, settings or TransferSettings.from_environment()).run(final)
-    except requests.RequestException as error:  # bad URL, too many redirects, ...: not retryable
-        raise DownloadError(f"cannot download {url}: {error}; check the URL or pass a local checkpoint") from error
+        with _cache_lock(final, settings):
+            verified, _ = _verify_or_set_aside(final, expected)
+            if not verified:  # else another process finished while we waited
+                _download_into_place(url, expected, size, final, settings, progress)
     except OSError as error:
         raise CacheDirError(f"cannot write the checkpoint into {folder} ({error}); point {HOME_VARIABLE} "
                             f"or cache_dir= at a writable folder") from error
-    return final
+    return _verified_path(final, expected)
 
 
-def _verified_or_removed(path: Path, expected: str) -> bool:
-    """True if ``path`` holds the expected bytes; a mismatching file is deleted (it will be fetched again)."""
-    if not path.is_file():
-        return False
-    actual = sha256_of(path)
-    if actual == expected:
-        return True
-    logger.warning("cached checkpoint %s has SHA-256 %s, expected %s; deleting it", path, actual, expected)
+def _has_hash(path: Path, expected: str) -> bool:
     try:
-        path.unlink()
+        return sha256_of(path) == expected
+    except OSError:
+        return False
+
+
+def _offline_error(final: Path, expected: str, shown_url: str, settings: TransferSettings) -> OfflineError:
+    found = f"the verified checkpoint {final} is not in the cache"
+    if final.exists():
+        try:
+            with _cache_lock(final, settings):
+                _, aside = _verify_or_set_aside(final, expected)
+        except OSError as error:
+            raise CacheDirError(f"cached checkpoint {final} has the wrong SHA-256 and cannot be moved aside "
+                                f"({error}); delete it by hand") from error
+        if aside is not None:
+            found = f"the cached {final} had the wrong SHA-256 and was moved to {aside}"
+    return OfflineError(
+        f"{OFFLINE_VARIABLE} is set and {found}; download it elsewhere from {shown_url} (SHA-256 {expected}) "
+        f"and place it at {final}, unset {OFFLINE_VARIABLE}, or pass a local checkpoint path")
+
+
+@contextlib.contextmanager
+def _cache_lock(final: Path, settings: TransferSettings) -> Iterator[None]:
+    """The cross-process lock of one cached file; waiting for it is bounded by the download deadline."""
+    import filelock
+
+    lock_path = str(final) + ".lock"
+    try:
+        with filelock.FileLock(lock_path, timeout=settings.deadline_s):
+            yield
+    except filelock.Timeout:
+        raise DownloadError(
+            f"another process has been downloading {final} for more than {settings.deadline_s:g} s "
+            f"({DEADLINE_VARIABLE}) and still holds {lock_path}; let it finish and run again, or raise "
+            f"{DEADLINE_VARIABLE}") from None
+
+
+def _verify_or_set_aside(final: Path, expected: str) -> Tuple[bool, Optional[Path]]:
+    """``(verified, moved_to)``: a cached file with the wrong hash goes to ``<name>.corrupt`` (kept for
+    inspection, out of the way). Called only under the cache lock, and the file moved is the one that was
+    hashed (same inode), so a verified file another process has just put in place is never moved.
+    """
+    try:
+        handle = open(final, "rb")
     except FileNotFoundError:
-        pass  # another process removed it first
-    except OSError as error:
-        raise CacheDirError(f"cached checkpoint {path} is corrupt (SHA-256 {actual}, expected {expected}) and "
-                            f"cannot be deleted ({error}); delete {path} by hand") from error
-    return False
+        return False, None
+    with handle:
+        actual = _sha256_of_handle(handle)
+        if actual == expected:
+            return True, None
+        try:
+            if os.stat(final).st_ino != os.fstat(handle.fileno()).st_ino:
+                return False, None  # replaced while we read it: the download will replace it again
+        except FileNotFoundError:
+            return False, None
+        aside = final.with_name(final.name + CORRUPT_SUFFIX)
+        try:
+            os.replace(final, aside)
+        except OSError as error:
+            raise CacheDirError(f"cached checkpoint {final} is corrupt (SHA-256 {actual}, expected {expected}) and "
+                                f"cannot be moved aside ({error}); delete {final} by hand") from error
+    logger.warning("cached checkpoint %s has SHA-256 %s, expected %s; moved it to %s", final, actual, expected, aside)
+    return False, aside
 
 
 def _writable_folder(folder: Path) -> Path:
@@ -203,176 +230,33 @@ def _writable_folder(folder: Path) -> Path:
     return folder
 
 
-class _RetryableError(Exception):
-    """A failure worth another attempt (connection, timeout, 5xx, short body)."""
+def _download_into_place(url: str, expected: str, size: Optional[int], final: Path, settings: TransferSettings,
+                         progress: Optional[bool]) -> None:
+    """Continue a dead process's temporary file if there is one (else start a new one), verify, install.
+
+    A failed download removes its temporary file; only a killed one leaves it, for the next run to resume.
+    """
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    partial: LockedFile = claim_stale_partial(final) or create_partial(final)
+    try:
+        with open(partial.path, "r+b") as out:
+            Transfer(url, expected, size, settings, _progress_bar(final.name) if show else None).run(out)
+        install(partial.path, final, durable=False)  # re-verified on every use: no fsync needed
+    finally:
+        partial.discard()  # after install the name is gone already
 
 
-class _Transfer:
-    """One download into a unique temporary file, resuming across retries, hashing as the bytes arrive."""
+def _progress_bar(name: str):
+    def make(total: Optional[int], initial: int):
+        return progress_bar(total, name, enabled=True, unit="B", initial=initial, unit_scale=True, unit_divisor=1024)
 
-    def __init__(self, url: str, expected: str, folder: Path, name: str, progress: Optional[bool],
-                 settings: TransferSettings) -> None:
-        self.url, self.expected, self.folder, self.name = url, expected, folder, name
-        self.show_progress = sys.stderr.isatty() if progress is None else bool(progress)
-        self.settings = settings
-        self.received = 0
-        self.digest = hashlib.sha256()
-        self.resumed = False
-
-    def run(self, final: Path) -> None:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".partial", dir=self.folder)
-        temp = Path(temp_name)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                self._download_verified(out)
-            os.replace(temp, final)
-        finally:
-            if temp.exists():
-                temp.unlink()
-
-    def _download_verified(self, out: IO[bytes]) -> None:
-        self._fetch(out)
-        actual = self.digest.hexdigest()
-        if actual != self.expected and self.resumed:  # a resumed file may mix two versions: one clean retry
-            self._restart(out)
-            self._fetch(out)
-            actual = self.digest.hexdigest()
-        if actual != self.expected:
-            raise ChecksumError(
-                f"checkpoint downloaded from {self.url} has SHA-256 {actual}, expected {self.expected} "
-                f"({self.received} bytes); it was deleted. The server or mirror ({MIRROR_VARIABLE}) serves "
-                f"other bytes: check the URL, or pass a verified local checkpoint")
-
-    def _restart(self, out: IO[bytes]) -> None:
-        out.seek(0)
-        out.truncate()
-        self.received = 0
-        self.digest = hashlib.sha256()
-
-    def _fetch(self, out: IO[bytes]) -> None:
-        import requests
-
-        attempts = max(1, self.settings.retries)
-        for attempt in range(1, attempts + 1):
-            try:
-                self._attempt(out)
-                return
-            except requests.exceptions.SSLError as error:  # retrying will not fix a certificate
-                raise DownloadError(
-                    f"TLS verification failed for {self.url} ({error}); certificates are always checked: fix the "
-                    f"system CA bundle (or REQUESTS_CA_BUNDLE), use a trusted mirror ({MIRROR_VARIABLE}), or pass "
-                    f"a local checkpoint") from error
-            except (_RetryableError, requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as error:
-                if attempt == attempts:
-                    raise DownloadError(
-                        f"could not download {self.url} after {attempts} attempt(s): {error}. Check the network "
-                        f"or proxy, set {MIRROR_VARIABLE} to a reachable mirror, or set {OFFLINE_VARIABLE}=1 "
-                        f"and pass a local checkpoint") from error
-                time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
-
-    def _attempt(self, out: IO[bytes]) -> None:
-        headers = {"Accept-Encoding": "identity"}  # hash the bytes as stored, not a re-encoded stream
-        if self.received:
-            headers["Range"] = f"bytes={self.received}-"
-        with _open(self.url, headers, (CONNECT_TIMEOUT_S, self.settings.read_timeout_s)) as response:
-            if response.status_code >= 500:
-                raise _RetryableError(f"server answered HTTP {response.status_code}")
-            if response.status_code == 416 and self.received:  # our range is past the end: start over
-                self._restart(out)
-                raise _RetryableError("server rejected the resume range (HTTP 416)")
-            if response.status_code not in (200, 206):
-                raise DownloadError(
-                    f"downloading {self.url} failed: HTTP {response.status_code} {response.reason}. Check the URL "
-                    f"({MIRROR_VARIABLE} if you set a mirror), or pass a local checkpoint path")
-            if response.status_code == 206 and _range_start(response) == self.received:
-                self.resumed = self.resumed or self.received > 0
-            elif self.received:  # server ignored Range (200) or answered another range: restart cleanly
-                self._restart(out)
-            length = response.headers.get("Content-Length")
-            expected_end = self.received + int(length) if length and length.isdigit() else None
-            self._stream(response, out, expected_end)
-            if expected_end is not None and self.received < expected_end:
-                raise _RetryableError(f"connection closed after {self.received} of {expected_end} bytes")
-
-    def _stream(self, response, out: IO[bytes], expected_end: Optional[int]) -> None:
-        """Write each chunk as it arrives while a helper thread hashes the same chunks.
-
-        Socket reads, file writes and hashlib all release the GIL, so hashing overlaps the transfer
-        instead of following it (about 20% faster from a local server); the bounded queue keeps at
-        most a few chunks in memory.
-        """
-        bar = progress_bar(expected_end, self.name, enabled=self.show_progress, unit="B", initial=self.received,
-                           unit_scale=True, unit_divisor=1024)
-        hasher = _HashingThread(self.digest)
-        try:
-            for chunk in response.iter_content(chunk_size=STREAM_CHUNK_BYTES):
-                out.write(chunk)
-                hasher.feed(chunk)
-                self.received += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            hasher.finish()  # from here on the digest covers exactly the bytes written
-            out.flush()
-            if bar is not None:
-                bar.close()
+    return make
 
 
-class _HashingThread:
-    """Feed chunks, in order, to a hash object on a background thread."""
-
-    _DONE = object()
-
-    def __init__(self, digest) -> None:
-        self._digest = digest
-        self._chunks: "queue.Queue" = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._run, name="unet3plus-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        for chunk in iter(self._chunks.get, self._DONE):
-            self._digest.update(chunk)
-
-    def feed(self, chunk: bytes) -> None:
-        self._chunks.put(chunk)
-
-    def finish(self) -> None:
-        self._chunks.put(self._DONE)
-        self._thread.join()
-
-
-def _range_start(response) -> Optional[int]:
-    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-    return int(match.group(1)) if match else None
-
-
-def _open(url: str, headers: dict, timeout: Tuple[float, float]):
-    """GET ``url`` streaming, following redirects by hand so that https never turns into plain http."""
-    import requests
-
-    for _ in range(MAX_REDIRECTS + 1):
-        response = requests.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False)
-        if not response.is_redirect:
-            return response
-        target = urljoin(url, response.headers["Location"])
-        response.close()
-        check_redirect(url, target)
-        url = target
-    raise DownloadError(f"too many redirects from {url}; check the URL")
-
-
-def check_redirect(source: str, target: str) -> None:
-    """Refuse a redirect that would downgrade TLS (https -> http) or leave http(s)."""
-    source_scheme, target_scheme = urlparse(source).scheme.lower(), urlparse(target).scheme.lower()
-    if target_scheme not in ("http", "https") or (source_scheme == "https" and target_scheme != "https"):
-        raise DownloadError(f"refusing the redirect from {source} to {target}: it would leave HTTPS; "
-                            f"use an https mirror ({MIRROR_VARIABLE}) or a local checkpoint")
-
-
-def pretrained_checkpoint(config, *, cache_dir: Union[str, "os.PathLike[str]", None] = None,
-                          progress: Optional[bool] = None, url: Optional[str] = None) -> Path:
-    """Verified local path of a published model's checkpoint (``UNET3PLUS_CHECKPOINT_URL`` overrides the URL).
+def pretrained_checkpoint(config, *, cache_dir: Optional[PathLike] = None, progress: Optional[bool] = None,
+                          url: Optional[str] = None) -> VerifiedPath:
+    """Verified local path of a published model's checkpoint (``UNET3PLUS_CHECKPOINT_URL`` overrides the URL);
+    the download stops at the registry's size.
 
     ``config``: a name from ``list_models()`` (e.g. ``"unet3plus_lits2017"``) or its ``PretrainedConfig``.
     """
@@ -382,4 +266,4 @@ def pretrained_checkpoint(config, *, cache_dir: Union[str, "os.PathLike[str]", N
         config = get_pretrained_config(config)
     source = url or os.environ.get(MIRROR_VARIABLE) or config.url
     return download_checkpoint(source, config.sha256, cache_dir=cache_dir, progress=progress,
-                               filename=config.filename)
+                               filename=config.filename, size=config.size or None)

@@ -16,12 +16,13 @@ Rules (checked before any parameter is touched, so a failed load leaves the netw
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,14 +36,24 @@ if TYPE_CHECKING:
 OPTIMIZER_PREFIXES = ("moment1.", "moment2.")
 OPTIMIZER_SCALARS = ("global_step", "learning_rate", "beta1_power", "beta2_power")
 RGB_CHANNELS = 3
-_LISTED = 12  # names shown per category in error messages
+_LISTED = 5  # names shown per category in error messages (with the count of the rest)
+_PYTHON_ONLY_FIX = (" From Python: build the network the checkpoint describes (unet3plus.create_network(checkpoint=...)), "
+                    "pass transfer=True to fine-tune it into another head/input (re-initialised head, adapted first "
+                    "convolution), or strict=False to load what matches and keep the rest initialised.")
 METADATA = "metadata (model config or run state), not a weight"
 
 logger = logging.getLogger(__name__)
 
 
 class CheckpointError(InputError):
-    """A checkpoint cannot be read or does not fit the network; the message lists every problem."""
+    """A checkpoint cannot be read or does not fit the network; the message counts every problem.
+
+    ``cli_message`` is the same without fixes that only the Python API offers (the CLI prints it).
+    """
+
+    @property
+    def cli_message(self) -> str:
+        return str(self).replace(_PYTHON_ONLY_FIX, "")
 
 
 @dataclass
@@ -112,8 +123,7 @@ def read_checkpoint(path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, An
     path = Path(path_or_dict)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist or is not a file; pass the path of a .ckpt file")
-    import mindspore as ms
-
+    data = _read_verified_bytes(path, getattr(path_or_dict, "sha256", None))
     unread: List[str] = []
 
     def wanted(name: str) -> bool:
@@ -122,15 +132,68 @@ def read_checkpoint(path_or_dict: Union[str, "os.PathLike[str]", Mapping[str, An
             return False
         return True
 
+    return parse_checkpoint_bytes(data, str(path), wanted), unread, str(path)
+
+
+def _read_verified_bytes(path: Path, sha256: Optional[str]) -> bytes:
+    """The file's bytes, read once; with ``sha256`` (a ``VerifiedPath`` from the download cache) they must
+    still have that hash, so what is parsed is exactly what was verified, whatever happened to the path since."""
     try:
-        params = ms.load_checkpoint(str(path), choice_func=wanted)
-    except Exception as error:  # MindSpore raises ValueError/RuntimeError with long C++ traces
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise CheckpointError(
-            f"cannot read checkpoint {path} ({type(error).__name__}: {first_line}); "
-            f"it is not a MindSpore checkpoint or it is damaged: delete it and download it again"
-        ) from error
-    return {name: _to_numpy(value) for name, value in params.items()}, unread, str(path)
+        data = path.read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"cannot read checkpoint {path} ({error.strerror or error}); check the path and "
+                              "its permissions") from error
+    if not data:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes), the trace of an interrupted copy or "
+                              "download; delete it and copy or download it again")
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise CheckpointError(f"checkpoint {path} changed after its SHA-256 was verified (another process wrote "
+                              "it); nothing was loaded: run again to verify it afresh")
+    return data
+
+
+_NUMPY_TYPES = {"Int8": np.int8, "UInt8": np.uint8, "Int16": np.int16, "UInt16": np.uint16, "Int32": np.int32,
+                "UInt32": np.uint32, "Int64": np.int64, "UInt64": np.uint64, "Float16": np.float16,
+                "Float32": np.float32, "Float64": np.float64, "Bool": np.bool_}
+
+
+def parse_checkpoint_bytes(data: bytes, source: str, wanted=lambda name: True) -> Dict[str, Any]:
+    """``{name: array}`` from the bytes of a MindSpore ``.ckpt`` (a protobuf ``Checkpoint``), parsed in
+    memory; entries ``wanted(name)`` rejects are never converted. Consecutive pieces of one tensor join."""
+    from google.protobuf.message import DecodeError
+    from mindspore.train.checkpoint_pb2 import Checkpoint
+
+    if data[-17:-10] == b"crc_num":  # MindSpore's optional CRC trailer
+        data = data[:-17]
+    proto = Checkpoint()
+    try:
+        proto.ParseFromString(data)
+    except DecodeError:
+        proto.Clear()
+    if not proto.value:
+        raise CheckpointError(f"cannot read checkpoint {source}: it is not a MindSpore checkpoint or it is "
+                              "damaged (truncated?); delete it and copy or download it again")
+    pieces: Dict[str, List[Any]] = {}
+    for element in proto.value:
+        if wanted(element.tag) and element.HasField("tensor"):
+            pieces.setdefault(element.tag, []).append(element.tensor)
+    entries = {}
+    for name, tensors in pieces.items():
+        kind = tensors[0].tensor_type
+        if kind == "str":  # metadata (model config, run state): MindSpore stores text as UTF-32
+            entries[name] = b"".join(tensor.tensor_content for tensor in tensors).decode("utf-32-le")
+            continue
+        if kind not in _NUMPY_TYPES:
+            raise CheckpointError(f"checkpoint {source}: entry {name} has type {kind!r}, which this reader does not "
+                                  "convert (a damaged file, or not float32 weights); pass a float32 UNet3+ checkpoint")
+        dims = [] if list(tensors[0].dims) == [0] else list(tensors[0].dims)
+        content = b"".join(tensor.tensor_content for tensor in tensors)
+        try:
+            entries[name] = np.frombuffer(content, _NUMPY_TYPES[kind]).reshape(dims).copy()
+        except ValueError as error:
+            raise CheckpointError(f"checkpoint {source}: entry {name} does not hold {dims} {kind} values; the file "
+                                  "is damaged: delete it and copy or download it again") from error
+    return entries
 
 
 def _to_numpy(value: Any) -> Any:
@@ -252,11 +315,14 @@ def _strict_message(source: str, missing: List[str], unexpected: List[str], mism
         shown = ", ".join(items[:_LISTED]) + (f", ... ({len(items) - _LISTED} more)" if len(items) > _LISTED else "")
         return f"{len(items)} {title}: {shown}"
 
+    if len(missing) == len(PUBLISHED_PARAMETER_NAMES) and not mismatched:
+        return (f"checkpoint {source} holds none of the {len(missing)} UNet3+ weights ("
+                + listing("entries", unexpected) + "); it is not a UNet3+ checkpoint: pass the checkpoint of a "
+                "UNet3+ (the published one, or a best.ckpt/last.ckpt of unet3plus train)")
     problems = [listing(title, items) for title, items in (
         ("missing (published weights the checkpoint lacks)", missing),
         ("unexpected (checkpoint entries the network lacks)", unexpected),
         ("shape-mismatched", mismatched)) if items]
     return (f"checkpoint {source} does not fit the network: " + "; ".join(problems)
-            + ". Fix: build the network the checkpoint describes (unet3plus.create_network(checkpoint=...)), pass "
-              "transfer=True to fine-tune it into another head/input (re-initialised head, adapted first "
-              "convolution), or strict=False to load what matches and keep the rest initialised.")
+            + ". The checkpoint was made for another network configuration: use the options it was trained with."
+            + _PYTHON_ONLY_FIX)

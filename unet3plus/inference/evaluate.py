@@ -1,113 +1,165 @@
-"""Evaluate a model on labelled cases: hard Dice/IoU per case and over all cases (``unet3plus.metrics``)."""
+"""Score segmentations against labels with the LiTS metrics (``unet3plus.metrics``): masks that already
+exist (:func:`score_masks`, no model needed) or a model's predictions (:func:`evaluate`).
+
+Distances are in mm from each label file's voxel spacing (NIfTI zooms, DICOM spacing); 2-D images have
+none, so their distances are in pixels unless a spacing is given. Predictions must lie on their labels'
+grid (same shape and, where both have one, the same affine).
+"""
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._atomic import atomic_path
 from ..errors import InputError
-from ..metrics import SegmentationMetrics, confusion_counts, dice_from_counts, iou_from_counts
+from ..metrics import CaseMetrics, ScoredClass, binary_classes, label_classes, lits_classes
+from ..metrics.classes import check_label_values
+from ..metrics.surface import check_spacing
+from .pairing import case_key
 from .predict import predict
-from .readers import read_input
+from ..files import IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
+from .readers import LoadedInput, read_input
+from .scores import Evaluation
+
+MASK_EXTENSIONS = NIFTI_EXTENSIONS + IMAGE_EXTENSIONS
+MASK_SUFFIX = re.compile(r"[_-](mask|pred|prediction|seg)$", re.IGNORECASE)
+AFFINE_TOLERANCE_MM = 1e-3
+
+__all__ = ["Evaluation", "evaluate", "pair_predictions", "score_masks", "scored_classes"]
 
 
-@dataclass
-class Evaluation:
-    """Per-case rows and the aggregate scores (``SegmentationMetrics.result()``)."""
-
-    rows: List[dict]
-    summary: dict
-
-    def table(self) -> str:
-        """A plain-text table: one line per case, then the mean over cases and the global (pooled) score."""
-        columns = list(self.rows[0]) if self.rows else ["case"]
-        lines = ["  ".join(f"{c:>12}" if c != "case" else f"{c:<24}" for c in columns)]
-        for row in self.rows:
-            lines.append("  ".join(_cell(column, row[column]) for column in columns))
-        lines.append(f"mean over cases: Dice {self.summary['mean_dice']:.4f}  IoU {self.summary['mean_iou']:.4f}")
-        lines.append(f"global (pooled): Dice {self.summary['global_dice']:.4f}  IoU {self.summary['global_iou']:.4f}")
-        return "\n".join(lines)
-
-    def write_csv(self, path: Path) -> Path:
-        with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(self.rows[0]))
-            writer.writeheader()
-            writer.writerows(self.rows)
-            for label in ("mean", "global"):
-                writer.writerow({key: (label if key == "case" else _aggregate(self.summary, label, key))
-                                 for key in self.rows[0]})
-        return Path(path)
+def scored_classes(kind: str) -> List[ScoredClass]:
+    """``binary`` (every non-zero label is foreground), ``lits`` (liver = 1 and 2, tumour = 2, lesions) or
+    an integer N (labels 1..N-1, each its own class)."""
+    if kind == "binary":
+        return binary_classes()
+    if kind == "lits":
+        return lits_classes()
+    if str(kind).isdigit():
+        return label_classes(int(kind))
+    raise InputError(f"unknown classes '{kind}'; use binary, lits, or the number of labels including background")
 
 
-def _cell(column: str, value: Any) -> str:
-    if column == "case":
-        return f"{value:<24}"
-    return f"{value:>12.4f}" if isinstance(value, float) else f"{value:>12}"
+def _mask_key(path: Path) -> str:
+    """``volume-3_mask`` (what predict writes) and ``segmentation-3`` (LiTS labels) both give ``volume-3``."""
+    return case_key(MASK_SUFFIX.sub("", stem_of(path)))
 
 
-def _aggregate(summary: dict, label: str, key: str):
-    if key in ("dice", "iou"):
-        return summary[f"{label}_{key}"]
-    for metric in ("dice", "iou"):
-        prefix = f"{metric}_class"
-        if key.startswith(prefix):
-            index = summary["classes"].index(int(key[len(prefix):]))
-            name = f"mean_{metric}_per_class" if label == "mean" else f"global_{metric}_per_class"
-            return float(summary[name][index])
-    return ""
+def _mask_files(folder: Path, role: str) -> List[Path]:
+    if not Path(folder).is_dir():
+        raise InputError(f"{folder} is not a folder; --{role} takes a folder of NIfTI or PNG masks")
+    files = [path for path in sorted(Path(folder).rglob("*"))
+             if path.is_file() and extension_of(path) in MASK_EXTENSIONS and not path.name.startswith(".")]
+    if not files:
+        raise InputError(f"no masks (NIfTI or PNG) under {folder}; point --{role} at the folder holding them")
+    return files
 
 
-def _target_labels(path: Path, n_classes: int) -> np.ndarray:
+def pair_predictions(predictions_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, Path]]:
+    """``(case, prediction, labels)`` paired by name: the same stem, ignoring a ``_mask`` suffix (what
+    ``unet3plus predict`` writes) and reading ``segmentation-N`` as ``volume-N`` (LiTS)."""
+    folders = (Path(predictions_dir), Path(labels_dir))
+    return pair_by_key(_mask_files(folders[0], "predictions"), _mask_files(folders[1], "labels"),
+                       roles=("prediction", "label"), folders=folders, key=_mask_key,
+                       rule="name (a _mask suffix and segmentation-N for volume-N are understood)")
+
+
+def _read_labels(path: Path, binary: bool) -> Tuple[np.ndarray, LoadedInput]:
     loaded = read_input(path)
     data = np.asarray(loaded.data)
     if loaded.kind == "image" and data.ndim == 3:
         data = data[..., 0]  # a grey mask saved as RGB
-    labels = np.rint(data).astype(np.int64)
-    # One-channel models: anything non-zero is foreground (0/255 PNGs; liver and tumour in LiTS labels).
-    return (labels > 0).astype(np.int64) if n_classes == 1 else labels
+    if not np.all(np.isfinite(data)) or np.any(data < 0) or np.any(data != np.rint(data)):
+        raise InputError(f"{path} holds values that are not non-negative integer labels; give a label mask")
+    labels = data.astype(np.int64)
+    # Binary scoring: anything non-zero is foreground (0/255 PNGs; liver and tumour in LiTS labels).
+    return ((labels > 0).astype(np.uint8) if binary else labels), loaded
 
 
-def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, n_classes: Optional[int] = None,
-             preset: str = "lits2017", threshold: float = 0.5, batch_size: int = 4, keep_largest: bool = False,
-             allow_thin: bool = False, progress: bool = False) -> Evaluation:
-    """Predict every ``(name, input, target)`` case with ``model`` (a backend, network or .onnx path) and score it.
+def _spacing(loaded: LoadedInput, path: Path, default: Optional[Sequence[float]]) -> Tuple[float, ...]:
+    ndim = 2 if loaded.kind == "image" else 3
+    spacing = default if default is not None else loaded.spacing
+    if spacing is None:
+        if loaded.kind == "image":
+            return (1.0, 1.0)  # reported as pixels
+        raise InputError(f"{path} states no voxel spacing; pass --spacing Z Y X (mm)")
+    try:
+        return check_spacing(spacing, ndim)
+    except ValueError as error:
+        raise InputError(f"{path}: {error}; fix the header or pass --spacing Z Y X (mm)") from None
 
-    Binary models are scored on the foreground only (``include_background=False``); multi-class models
-    on every class but background. Cases whose target has no foreground get NaN (MONAI's ``ignore_empty``).
-    ``n_classes`` (the model's output channels) is read from the first prediction unless given.
+
+def _check_same_grid(prediction: LoadedInput, labels: LoadedInput, shape: Tuple[int, ...],
+                     expected: Tuple[int, ...]) -> None:
+    if shape != expected:
+        raise InputError(f"{prediction.path} has shape {shape} but its labels {labels.path} have {expected}; "
+                         "a mask must be on its volume's grid (resample it, or pair the right files)")
+    if prediction.affine is not None and labels.affine is not None and not np.allclose(
+            prediction.affine, labels.affine, atol=AFFINE_TOLERANCE_MM):
+        raise InputError(f"{prediction.path} and {labels.path} have different affines (voxel-to-world maps); "
+                         "a mask must be on its volume's grid (resample it, or pair the right files)")
+
+
+class _Scorer:
+    """Checks and scores one case after another into one :class:`CaseMetrics`."""
+
+    def __init__(self, classes: str, spacing: Optional[Sequence[float]]):
+        self.kind, self.spacing = classes, spacing
+        self.classes = scored_classes(classes)
+        self.metrics = CaseMetrics(self.classes)
+        self.units = "mm"
+
+    def score(self, name: str, predicted: np.ndarray, source: LoadedInput, label_path: Path) -> None:
+        labels, loaded = _read_labels(Path(label_path), self.kind == "binary")
+        _check_same_grid(source, loaded, tuple(predicted.shape), tuple(labels.shape))
+        for path, values in ((source.path, predicted), (label_path, labels)):
+            try:
+                check_label_values(values, self.classes)
+            except ValueError as error:
+                raise InputError(f"{path}: {error}; pass --classes to match the labels (binary, lits, or the "
+                                 "number of labels) or fix the mask") from None
+        spacing = _spacing(loaded, Path(label_path), self.spacing)
+        if loaded.spacing is None and self.spacing is None:
+            self.units = "px"
+        self.metrics.update(predicted, labels, spacing, name=name)
+
+    def result(self) -> Evaluation:
+        if not self.metrics.n_cases:
+            raise InputError("no cases to evaluate; check the input folders")
+        return Evaluation(self.metrics.result(), units=self.units)
+
+
+def score_masks(cases: Iterable[Tuple[str, Path, Path]], *, classes: str = "binary",
+                spacing: Optional[Sequence[float]] = None) -> Evaluation:
+    """Score existing ``(name, prediction, labels)`` mask files (NIfTI or PNG); no model is involved."""
+    scorer = _Scorer(classes, spacing)
+    for name, prediction_path, label_path in cases:
+        predicted, source = _read_labels(Path(prediction_path), classes == "binary")
+        scorer.score(name, predicted, source, Path(label_path))
+    return scorer.result()
+
+
+def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, classes: Optional[str] = None,
+             spacing: Optional[Sequence[float]] = None, preset: str = "lits2017", threshold: float = 0.5,
+             batch_size: int = 4, keep_largest: bool = False, allow_thin: bool = False,
+             progress: bool = False) -> Evaluation:
+    """Predict every ``(name, input, labels)`` case with ``model`` (a backend, network or .onnx path) and score it.
+
+    ``classes`` defaults to ``binary`` for a one-channel model (non-zero labels are foreground) and to the
+    channel count (each label its own class) otherwise; ``lits`` scores liver and tumour.
     """
-    metrics: Optional[SegmentationMetrics] = None
-    rows = []
-    for name, input_path, target_path in cases:
+    scorer: Optional[_Scorer] = None
+    for name, input_path, label_path in cases:
         prediction = predict(model, input_path, preset=preset, threshold=threshold, batch_size=batch_size,
                              keep_largest=keep_largest, allow_thin=allow_thin, progress=progress)
         channels = prediction.probabilities.shape[-3]
-        n_classes = n_classes or channels
-        if n_classes != channels:
-            raise InputError(f"n_classes={n_classes} but the model gives {channels} output channel(s)")
-        if metrics is None:
-            metrics = SegmentationMetrics(n_classes=max(n_classes, 2), include_background=False)
-        target = _target_labels(Path(target_path), n_classes)
-        if target.shape != prediction.mask.shape:
-            raise InputError(f"labels {target_path} have shape {target.shape} but the prediction for {input_path} "
-                             f"has {prediction.mask.shape}; check that they belong together")
-        predicted, target = prediction.mask[np.newaxis].astype(np.int64), target[np.newaxis]
-        metrics.update(predicted, target)
-        counts = confusion_counts(predicted, target, metrics.n_classes, include_background=False)
-        dice, iou = dice_from_counts(counts)[0], iou_from_counts(counts)[0]
-        row = {"case": name}
-        if len(counts.classes) == 1:
-            row.update(dice=float(dice[0]), iou=float(iou[0]))
-        else:
-            row.update({f"dice_class{c}": float(d) for c, d in zip(counts.classes, dice)})
-            row.update({f"iou_class{c}": float(v) for c, v in zip(counts.classes, iou)})
-        row.update(predicted=int(np.count_nonzero(prediction.mask)), target=int(np.count_nonzero(target)))
-        rows.append(row)
-    if metrics is None:
+        if scorer is None:
+            scorer = _Scorer(classes or ("binary" if channels == 1 else str(channels)), spacing)
+        source = prediction.source or LoadedInput(name, "array", np.zeros(0), Path(input_path))
+        scorer.score(name, prediction.mask, source, Path(label_path))
+    if scorer is None:
         raise InputError("no cases to evaluate; check the input folders")
-    return Evaluation(rows, metrics.result())
+    return scorer.result()
 

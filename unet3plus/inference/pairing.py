@@ -12,12 +12,19 @@ LABEL_PREFIX, VOLUME_PREFIX = "segmentation", "volume"
 
 
 def _nifti_files(folder: Path) -> List[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and extension_of(p) in NIFTI_EXTENSIONS)
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and extension_of(p) in NIFTI_EXTENSIONS
+                  and not p.name.startswith("."))  # macOS "._" companions (the Decathlon tarballs hold them)
+
+
+NNUNET_CHANNEL = re.compile(r"_0000$")  # nnU-Net: imagesTr/case_0000.nii.gz pairs with labelsTr/case.nii.gz
 
 
 def case_key(stem: str) -> str:
-    """``segmentation-12`` -> ``volume-12`` (LiTS naming); other stems are their own key."""
-    return VOLUME_PREFIX + stem[len(LABEL_PREFIX):] if stem.lower().startswith(LABEL_PREFIX) else stem
+    """``segmentation-12`` -> ``volume-12`` (LiTS naming), ``case_0000`` -> ``case`` (nnU-Net's first
+    channel); other stems are their own key."""
+    if stem.lower().startswith(LABEL_PREFIX):
+        return VOLUME_PREFIX + stem[len(LABEL_PREFIX):]
+    return NNUNET_CHANNEL.sub("", stem)
 
 
 def _is_label(path: Path) -> bool:

@@ -1,6 +1,8 @@
 """From logits to masks: sigmoid/softmax, threshold or arg-max, keep the largest connected component."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._optional import require
@@ -15,11 +17,29 @@ def probabilities_from_logits(logits: np.ndarray) -> np.ndarray:
     return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def _hard_labels(scores: np.ndarray, cut: float) -> np.ndarray:
+    """``N x *spatial`` uint8 labels from ``N x C x *spatial`` scores: ``score > cut`` for one channel,
+    arg-max over channels otherwise (the one place that rule lives)."""
+    scores = np.asarray(scores)
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > cut).astype(np.uint8)
+    return scores.argmax(axis=1).astype(np.uint8)
+
+
 def labels_from_probabilities(probabilities: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """``N x H x W`` uint8 labels: ``p > threshold`` for one channel, arg-max over channels otherwise."""
-    if probabilities.shape[1] == 1:
-        return (probabilities[:, 0] > threshold).astype(np.uint8)
-    return probabilities.argmax(axis=1).astype(np.uint8)
+    return _hard_labels(probabilities, threshold)
+
+
+def labels_from_logits(logits: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """The labels :func:`labels_from_probabilities` gives for these logits' probabilities, without computing
+    them: the sigmoid is monotonic (``p > t`` exactly when ``logit > log(t / (1 - t))``) and the softmax
+    keeps the arg-max. ``threshold`` is a probability."""
+    if threshold <= 0.0 or threshold >= 1.0:
+        cut = -math.inf if threshold <= 0.0 else math.inf
+    else:
+        cut = math.log(threshold / (1.0 - threshold))
+    return _hard_labels(logits, cut)
 
 
 def keep_largest_component(labels: np.ndarray, *, per_slice: bool = False) -> np.ndarray:

@@ -108,9 +108,22 @@ def _lits2017(volume: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(_stack(intensity.astype(np.float32), (0, -1, -2)))
 
 
-def _standard(volume: np.ndarray) -> np.ndarray:
-    intensity = (np.clip(volume, -200.0, 200.0) + np.float32(200.0)) / np.float32(400.0)
+def _windowed(volume: np.ndarray, low: float, high: float) -> np.ndarray:
+    intensity = (np.clip(volume, low, high) - np.float32(low)) / np.float32(high - low)
     return np.ascontiguousarray(_stack(intensity.astype(np.float32), (-1, 0, 1)))
+
+
+def _standard(volume: np.ndarray) -> np.ndarray:
+    return _windowed(volume, -200.0, 200.0)
+
+
+def window_preset(low: float, high: float) -> InputPreset:
+    """``standard`` with another HU window ``[low, high]`` scaled to [0, 1] (slices ``[z-1, z, z+1]``)."""
+    if not (np.isfinite(low) and np.isfinite(high) and high > low):
+        raise PresetError(f"the HU window needs finite LOW < HIGH, got [{low}, {high}]")
+    return InputPreset(f"window[{low:g},{high:g}]", "volume", f"CT in HU: slices [z-1, z, z+1], window "
+                       f"[{low:g}, {high:g}] scaled to [0, 1], edge slices repeated",
+                       lambda volume: _windowed(volume, low, high))
 
 
 def _image(image: np.ndarray) -> np.ndarray:
@@ -144,6 +157,8 @@ def preset_from_input_config(config: "InputConfig", in_channels: int) -> InputPr
     config): a named preset, or the data pipeline's own image preparation and resize."""
     if config.preset:
         return get_preset(config.preset)
+    if config.window is not None:  # trained on CT volumes with an HU window (unet3plus train --volumes --window)
+        return window_preset(*config.window)
     from ..data.dataset import prepare_image
     from ..data.transforms import resize_image
 

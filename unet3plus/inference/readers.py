@@ -3,12 +3,18 @@
 Every reader returns a :class:`LoadedInput`. Volumes are ``Z x H x W`` float32 in HU with each slice in
 the orientation the published preprocessing used (SimpleITK's ``GetArrayFromImage``: rows = the second
 voxel axis, columns = the first), so a NIfTI slice looks here as it did to the published network.
+
+Training orientation: the published preprocessing did not reorient, so the network learnt the voxel order
+of DICOM-derived CT, which :data:`TRAINING_ORIENTATION` names (voxel axes towards patient Left, Posterior,
+Superior: rows run anterior to posterior, columns patient right to left, the radiological view). A NIfTI
+stored in another orientation is brought to it on reading (nibabel's orientation tools) and its masks are
+written back on the file's own grid, so the same anatomy gives the same mask whatever the storage order.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -17,6 +23,7 @@ from ..errors import InputError, MissingDependencyError
 from ..files import (DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, NUMPY_EXTENSIONS, extension_of,
                      read_image_file, stem_of)
 
+TRAINING_ORIENTATION = ("L", "P", "S")  # NIfTI axis codes of the voxel order the network was trained in
 SUPPORTED = IMAGE_EXTENSIONS + NIFTI_EXTENSIONS + DICOM_EXTENSIONS + NUMPY_EXTENSIONS + ("a DICOM series folder",)
 
 
@@ -31,6 +38,9 @@ class LoadedInput:
     ``kind``: ``"volume"`` (``data`` is ``Z x H x W`` HU), ``"image"`` (``H x W [x C]`` as stored) or
     ``"array"`` (a ``.npy``; a volume preset reads it as HU ``[Z x] H x W``, the image preset as an image).
     ``nifti`` is the source NIfTI image (its affine and header go into the written mask).
+    ``spacing``: mm between voxel centres along each axis of ``data`` (``Z x H x W`` order for volumes), as
+    the file states it (NIfTI zooms; DICOM slice spacing and PixelSpacing); None where the format has none.
+    ``affine``: the NIfTI (RAS) voxel-to-world map of ``slices_to_nifti(data)`` (NIfTI and DICOM series).
     """
 
     name: str
@@ -39,6 +49,8 @@ class LoadedInput:
     path: Optional[Path] = None
     nifti: Any = None
     metadata: Dict[str, Any] = field(default_factory=dict)
+    spacing: Optional[Tuple[float, ...]] = None
+    affine: Optional[np.ndarray] = None
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -51,13 +63,14 @@ def is_dicom_file(path: Path) -> bool:
         return False
 
 
-def read_input(path: Union[str, Path]) -> LoadedInput:
-    """Read one input file (or DICOM series folder), choosing the reader by extension or content."""
+def read_input(path: Union[str, Path], *, series: Optional[str] = None) -> LoadedInput:
+    """Read one input file (or DICOM series folder; ``series``: its SeriesInstanceUID when it holds several),
+    choosing the reader by extension or content."""
     path = Path(path)
     if not path.exists():
         raise ReadError(f"input {path} does not exist; check the path")
     if path.is_dir():
-        return read_dicom_series(path)
+        return read_dicom_series(path, series)
     extension = extension_of(path)
     if extension in NIFTI_EXTENSIONS:
         return read_nifti(path)
@@ -106,7 +119,40 @@ def read_nifti(path: Path) -> LoadedInput:
         data = data[:, :, np.newaxis]
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
-    return LoadedInput(stem_of(path), "volume", nifti_to_slices(data), path, nifti=image)
+    data, affine, spacing, back = _to_training_orientation(nibabel, image, data)
+    return LoadedInput(stem_of(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=spacing,
+                       affine=affine, metadata={"to_file_orientation": back})
+
+
+def _to_training_orientation(nibabel: Any, image: Any, data: np.ndarray):
+    """``data`` (file voxel order) in :data:`TRAINING_ORIENTATION`, with its affine and ``Z x H x W``
+    spacing, and the nibabel orientation transform that takes it back to the file's order (None when the
+    file is already in that orientation or its affine has no orientation to read)."""
+    orientations = nibabel.orientations
+    spacing = np.array(nifti_spacing(image)[::-1])  # file axis order
+    affine = np.asarray(image.affine, float)
+    current = orientations.io_orientation(affine)
+    target = orientations.axcodes2ornt(TRAINING_ORIENTATION)
+    if np.isnan(current).any() or np.array_equal(current, target):
+        return data, affine, tuple(spacing[::-1]), None
+    forward = orientations.ornt_transform(current, target)
+    reoriented_affine = affine @ orientations.inv_ornt_aff(forward, data.shape)
+    new_spacing = np.empty(3)
+    new_spacing[forward[:, 0].astype(int)] = spacing
+    return (np.ascontiguousarray(orientations.apply_orientation(data, forward)), reoriented_affine,
+            tuple(float(v) for v in new_spacing[::-1]), orientations.ornt_transform(target, current))
+
+
+def nifti_spacing(image: Any) -> Tuple[float, ...]:
+    """mm between voxel centres along ``Z x H x W`` from the header's zooms, NaN on an axis where they
+    disagree with the affine's: nibabel silently turns a zero pixdim into 1, and a made-up spacing must
+    not reach the distance metrics."""
+    zooms = np.ones(3)
+    stated = [float(z) for z in image.header.get_zooms()[:3]]
+    zooms[: len(stated)] = stated
+    from_affine = np.linalg.norm(np.asarray(image.affine, float)[:3, :3], axis=0)
+    zooms[~np.isclose(zooms, from_affine, rtol=1e-3, atol=1e-4)] = np.nan
+    return tuple(float(z) for z in zooms[::-1])
 
 
 def nifti_to_slices(data: np.ndarray) -> np.ndarray:
@@ -145,46 +191,8 @@ def read_dicom_file(path: Path) -> LoadedInput:
     return LoadedInput(stem_of(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
 
 
-def _slice_position(dataset: Any) -> float:
-    """Position along the slice normal (from ImageOrientation/PositionPatient), else the instance number."""
-    orientation = getattr(dataset, "ImageOrientationPatient", None)
-    position = getattr(dataset, "ImagePositionPatient", None)
-    if orientation is not None and position is not None:
-        row, column = np.asarray(orientation[:3], float), np.asarray(orientation[3:], float)
-        return float(np.dot(np.cross(row, column), np.asarray(position, float)))
-    return float(getattr(dataset, "InstanceNumber", 0) or 0)
+def read_dicom_series(folder: Path, series: Optional[str] = None) -> LoadedInput:
+    """One DICOM series of a folder, sorted along the slice normal, with its geometry (see ``dicom``)."""
+    from .dicom import read_series
 
-
-def read_dicom_series(folder: Path) -> LoadedInput:
-    """All DICOM images in a folder, one series, sorted along the slice normal."""
-    pydicom = require("pydicom", "dicom", "Reading DICOM series")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    datasets: List[Any] = []
-    for file in files:
-        if not (extension_of(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
-            continue
-        try:
-            dataset = pydicom.dcmread(str(file))
-        except Exception as error:
-            raise _unreadable(file, "a DICOM image", error) from error
-        if "PixelData" in dataset:
-            datasets.append(dataset)
-    if not datasets:
-        raise ReadError(f"folder {folder} holds no DICOM images; point at a DICOM series folder or a file "
-                        f"(supported: {', '.join(SUPPORTED)})")
-    series = {str(getattr(d, "SeriesInstanceUID", "")) for d in datasets}
-    if len(series) > 1:
-        raise ReadError(f"folder {folder} mixes {len(series)} DICOM series; put each series in its own folder")
-    datasets.sort(key=_slice_position)
-    try:
-        slices = [_dicom_hu(d) for d in datasets]
-    except ReadError:
-        raise
-    except Exception as error:
-        raise _unreadable(folder, "a DICOM series", error) from error
-    shapes = {s.shape[1:] for s in slices}
-    if len(shapes) > 1:
-        raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "
-                        "must have one slice size")
-    return LoadedInput(folder.name, "volume", np.concatenate(slices), folder,
-                       metadata={"modality": getattr(datasets[0], "Modality", ""), "n_files": len(datasets)})
+    return read_series(Path(folder), series)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._optional import require
+from .dicom import can_write_segmentation, write_segmentation
 from .predict import Prediction
 from .readers import LoadedInput, slices_to_nifti
 
@@ -37,14 +38,23 @@ def write_npy(path: Path, array: np.ndarray) -> Path:
     return Path(path)
 
 
-def write_nifti_like(path: Path, volume: np.ndarray, reference, dtype) -> Path:
-    """``volume`` (``Z x H x W [x C]`` slices) as NIfTI with the reference image's affine and header."""
+def write_nifti_like(path: Path, volume: np.ndarray, source: LoadedInput, dtype) -> Path:
+    """``volume`` (``Z x H x W [x C]`` slices) as NIfTI on the source's grid: a NIfTI source's affine and
+    header, or the affine a DICOM series' geometry gives."""
     nibabel = require("nibabel", "nifti", "Writing NIfTI masks")
     data = slices_to_nifti(volume) if volume.ndim == 3 else np.ascontiguousarray(np.transpose(volume, (3, 2, 1, 0)))
-    header = reference.header.copy()
-    header.set_data_dtype(dtype)
-    header.set_slope_inter(1.0, 0.0)
-    image = type(reference)(data.astype(dtype), reference.affine, header)
+    if source.nifti is not None:
+        back = source.metadata.get("to_file_orientation")
+        if back is not None:  # read in the training orientation: back to the file's own voxel order
+            data = nibabel.orientations.apply_orientation(data, back)
+        header = source.nifti.header.copy()
+        header.set_data_dtype(dtype)
+        header.set_slope_inter(1.0, 0.0)
+        image = type(source.nifti)(data.astype(dtype), source.nifti.affine, header)
+    else:
+        image = nibabel.Nifti1Image(data.astype(dtype), source.affine)
+        image.set_qform(source.affine, code=1)  # scanner coordinates
+        image.set_sform(source.affine, code=1)
     with atomic_path(path) as temporary:
         nibabel.save(image, str(temporary))
     return Path(path)
@@ -91,20 +101,29 @@ def overlay_slice_index(mask: np.ndarray) -> int:
 
 def output_names(name: str, source: LoadedInput, volume_slices: int) -> dict:
     """The file names one input's results get (so callers can check collisions before writing)."""
-    if source.nifti is not None:
-        mask, probabilities = f"{name}_mask.nii.gz", f"{name}_probabilities.nii.gz"
+    names = {"overlay": f"{name}_overlay.png"}
+    if _on_a_grid(source):
+        names.update(mask=f"{name}_mask.nii.gz", probabilities=f"{name}_probabilities.nii.gz")
     elif volume_slices > 1:
-        mask, probabilities = f"{name}_mask.npy", f"{name}_probabilities.npy"
+        names.update(mask=f"{name}_mask.npy", probabilities=f"{name}_probabilities.npy")
     else:
-        mask, probabilities = f"{name}_mask.png", f"{name}_probabilities.npy"
-    return {"mask": mask, "probabilities": probabilities, "overlay": f"{name}_overlay.png"}
+        names.update(mask=f"{name}_mask.png", probabilities=f"{name}_probabilities.npy")
+    if source.metadata.get("dicom_files") and can_write_segmentation():
+        names["segmentation"] = f"{name}_seg.dcm"
+    return names
+
+
+def _on_a_grid(source: LoadedInput) -> bool:
+    """NIfTI inputs and DICOM series with a geometry get NIfTI outputs on their grid."""
+    return source.nifti is not None or source.affine is not None
 
 
 def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[str] = None,
                      probabilities: bool = False) -> List[Path]:
     """Write the mask, the overlay PNG and (on request) the probabilities of one input; return their paths.
 
-    NIfTI inputs get NIfTI outputs with their affine and header; other volumes ``.npy``; single slices PNG.
+    NIfTI inputs get NIfTI outputs with their affine and header; DICOM series a NIfTI mask with the series'
+    affine and a DICOM Segmentation referencing its images; other volumes ``.npy``; single slices PNG.
     """
     source = prediction.source or LoadedInput("prediction", "array", np.zeros(prediction.mask.shape, np.float32))
     name = name or source.name
@@ -113,19 +132,22 @@ def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[st
     slices = mask if mask.ndim == 3 else mask[np.newaxis]
     names = output_names(name, source, slices.shape[0])
     written = []
-    if source.nifti is not None:
-        written.append(write_nifti_like(out_dir / names["mask"], slices, source.nifti, np.uint8))
+    if _on_a_grid(source):
+        written.append(write_nifti_like(out_dir / names["mask"], slices, source, np.uint8))
     elif slices.shape[0] > 1:
         written.append(write_npy(out_dir / names["mask"], mask))
     else:
         written.append(write_png(out_dir / names["mask"], mask_to_png_values(slices[0])))
     if probabilities:
         values = prediction.probabilities
-        if source.nifti is not None:
+        if _on_a_grid(source):
             foreground = values[:, 0] if values.shape[1] == 1 else np.moveaxis(values, 1, -1)
-            written.append(write_nifti_like(out_dir / names["probabilities"], foreground, source.nifti, np.float32))
+            written.append(write_nifti_like(out_dir / names["probabilities"], foreground, source, np.float32))
         else:
             written.append(write_npy(out_dir / names["probabilities"], values))
+    if "segmentation" in names:
+        n_segments = max(prediction.probabilities.shape[-3] - 1, 1)
+        written.append(write_segmentation(out_dir / names["segmentation"], slices, source, n_segments))
     index = overlay_slice_index(slices)
     picture = display_slice(source.data, index, hounsfield=prediction.preset_kind == "volume")
     written.append(write_png(out_dir / names["overlay"], overlay(picture, slices[index])))

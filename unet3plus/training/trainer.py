@@ -8,6 +8,7 @@ best/last/resume checkpoints, early stopping, a metrics log and a plot, optional
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -18,14 +19,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 from mindspore import nn
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, remove_stale_partials
 from .._mindspore_log import without_mindspore_message
 from .._progress import progress_bar
 from ..data import Augmentation, DatasetError, SegmentationDataset, check_batch_size, make_loader, split_by_group
 from ..data.split import group_key_from_pattern
 from ..errors import InputError
-from .checkpoints import (BEST, LAST, RESUME, ResumeError, existing_run_files, load_resume_state,
-                          save_network, save_resume_state)
+from .checkpoints import (BEST, LAST, RESUME, ResumeError, TrainingStopped, commit_epoch, finish_commit,
+                          load_resume_state)
+from .class_report import describe_head_transfer, per_class_text
 from .distributed import Distributed
 from .history import plot_curves, write_metrics_csv
 from .memory import configure_memory_pool, release_free_heap
@@ -49,6 +51,9 @@ class TrainConfig:
         patience: stop after this many epochs without a better validation Dice (None: never).
         seed: fixes initialisation, sample order, augmentation and dropout (resume-safe).
         distributed: None detects an ``msrun`` launch; True/False force it.
+        allow_setting_changes: on ``resume``, apply (and log) changed hyperparameters (``RESUMABLE_CHANGES``)
+            instead of refusing them; changes to the network, data or split are always refused.
+        augmentation: which augmentations (default ``Augmentation()``); ``augment=False`` turns them off.
         class_names: one name per label value (background first), stored in the checkpoints' model config.
     """
 
@@ -71,10 +76,12 @@ class TrainConfig:
     min_delta: float = 0.0
     seed: int = 0
     augment: bool = True
+    augmentation: Optional[Augmentation] = None
     num_workers: int = 1
     resume: bool = False
     progress: bool = True
     distributed: Optional[bool] = None
+    allow_setting_changes: bool = False
     class_names: Optional[Sequence[str]] = None
 
     def __post_init__(self) -> None:
@@ -108,8 +115,9 @@ class TrainResult:
 
 def split_train_val(data: SegmentationDataset, val_fraction: float, seed: int = 0,
                     group_pattern: Optional[str] = None):
-    """Patient-aware split of one dataset into ``(train, val)`` (see ``unet3plus.data.split_by_group``)."""
-    key = group_key_from_pattern(group_pattern) if group_pattern else None
+    """Patient-aware split of one dataset into ``(train, val)`` (see ``unet3plus.data.split_by_group``); a
+    dataset with a ``group_key`` (a ``VolumeDataset``: the case) names its own groups."""
+    key = group_key_from_pattern(group_pattern) if group_pattern else getattr(data, "group_key", None)
     train_indices, val_indices = split_by_group(data.names, val_fraction, seed, key)
     return data.subset(train_indices), data.subset(val_indices)
 
@@ -166,12 +174,14 @@ class Trainer:
         if config.class_names is not None and len(config.class_names) != options.n_labels:
             raise InputError(f"got {len(config.class_names)} class name(s) for {options.n_labels} label values "
                              f"(background first); give {options.n_labels} names")
-        found = existing_run_files(config.out_dir)
-        if config.resume and RESUME not in found:
+        if config.out_dir.exists() and not config.out_dir.is_dir():
+            raise InputError(f"--out {config.out_dir} is a file, not a folder; choose a folder for the run")
+        has_state = (config.out_dir / RESUME).exists()  # the run state: a folder holds a run exactly when it is there
+        if config.resume and not has_state and not _run_files(config.out_dir):
             raise ResumeError(f"nothing to resume in {config.out_dir} (no {RESUME}); start without --resume")
-        if found and not config.resume:
-            raise ResumeError(f"{config.out_dir} already holds a run ({', '.join(found)}); pass --resume to "
-                              "continue it, or choose another --out folder")
+        if has_state and not config.resume:
+            raise ResumeError(f"{config.out_dir} already holds a run ({RESUME}); pass --resume to continue it, or "
+                              "choose another --out folder")
 
     def _build(self) -> None:
         import mindspore as ms
@@ -186,6 +196,7 @@ class Trainer:
         self.load_report = self.net.load_report
         if self.load_report is not None:
             self.log(self.load_report.summary())
+            self.log(describe_head_transfer(self.load_report, options))
         if config.freeze_encoder:
             self.net.freeze_encoder()
         self.loss_name = config.loss or ("bce_dice" if options.n_classes == 1 else "dice_ce")
@@ -211,13 +222,18 @@ class Trainer:
     def fit(self) -> TrainResult:
         config, out = self.config, self.config.out_dir
         state = {"epoch": 0, "best_dice": None, "best_epoch": None, "bad_epochs": 0, "history": []}
-        if config.resume:
+        if config.resume and (out / RESUME).exists():
             state = load_resume_state(self.train_step, out / RESUME, check=self._check_resumable)
+            self._apply_learning_rate()
             self.log(f"resuming after epoch {state['epoch']} of {config.epochs}")
         elif self.dist.is_writer:
+            if _run_files(out):
+                self.log(f"no run state ({RESUME}) in {out}: the run there stopped before its first epoch ended; "
+                         f"starting from epoch 1 and replacing {', '.join(_run_files(out))}")
             self._write_config()
         if self.dist.is_writer:
-            remove_stale_temporaries(out)
+            finish_commit(out, state.get("pending", []))
+            remove_stale_partials(out)  # left by a killed run; final files are never half-written
         stopped_early = self._patience_exhausted(state)
         while not stopped_early and state["epoch"] < config.epochs:
             epoch = state["epoch"]
@@ -236,6 +252,8 @@ class Trainer:
                 self._write_epoch(state, improved)
             self.log(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f}, val loss {val['loss']:.4f}, "
                      f"val Dice {val['mean_dice']:.4f}{' (best)' if improved else ''}, {row['seconds']:.1f} s")
+            if len(val.get("mean_dice_per_class", ())) > 1:  # a scripted validate() may leave it out
+                self.log(f"  val Dice per class: {per_class_text(val['mean_dice_per_class'], self.options)}")
             stopped_early = self._patience_exhausted(state) and state["epoch"] < config.epochs
         if stopped_early:
             self.log(f"early stopping: no better validation Dice for {config.patience} epoch(s)")
@@ -249,7 +267,8 @@ class Trainer:
         config = self.config
         ms.set_seed(config.seed * 100003 + epoch)  # dropout etc.: the same whether resumed or not
         loader = make_loader(self.train_data, config.batch_size, epoch=epoch, shuffle=True,
-                             augmentation=Augmentation() if config.augment else None, seed=config.seed,
+                             augmentation=(config.augmentation or Augmentation()) if config.augment else None,
+                             seed=config.seed,
                              num_workers=config.num_workers, num_shards=self.dist.world_size,
                              shard_id=self.dist.rank, drop_remainder=True)
         self.net.set_train(True)
@@ -260,8 +279,7 @@ class Trainer:
             for image, label in loader.create_tuple_iterator(num_epochs=1):
                 loss = float(self._run_step(image, label).asnumpy())
                 if not math.isfinite(loss):
-                    raise FloatingPointError(f"the training loss became {loss} in epoch {epoch + 1}; lower the "
-                                             "learning rate (--lr) and resume from the last good checkpoint")
+                    raise self._stopped(f"the training loss became {loss} in epoch {epoch + 1}, step {len(losses) + 1}")
                 losses.append(loss)
                 if not self._compiled:  # compiling the step left freed heap pages behind: hand them back
                     release_free_heap()
@@ -271,10 +289,15 @@ class Trainer:
         return float(self.dist.all_reduce_mean(np.array([np.mean(losses)]))[0])
 
     def validate(self) -> Dict[str, Any]:
-        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set."""
+        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set; volume
+        data is scored per case in 3-D instead (``volume_validation``; no loss)."""
         from ..metrics import SegmentationMetrics, labels_from_logits
 
         self.net.set_train(False)
+        if hasattr(self.val_data, "read_case"):
+            from .volume_validation import validate_cases
+
+            return validate_cases(self.net, self.val_data, self.config.batch_size)
         metrics = SegmentationMetrics(self.options.n_labels, include_background=False)
         batch = min(self.config.batch_size, len(self.val_data))
         loader = make_loader(self.val_data, batch, shuffle=False, augmentation=None, drop_remainder=False,
@@ -286,8 +309,8 @@ class Trainer:
             weights.append(image.shape[0])
             metrics.update(labels_from_logits(logits.asnumpy()), label.asnumpy())
         result = metrics.result()
-        result["loss"] = float(np.average(losses, weights=weights))
-        return result
+        return {"mean_dice": result.mean_dice, "mean_iou": result.mean_iou, "global_dice": result.global_dice,
+                "loss": float(np.average(losses, weights=weights))}
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def _patience_exhausted(self, state: Dict[str, Any]) -> bool:
@@ -304,27 +327,60 @@ class Trainer:
         return improved
 
     def _signature(self) -> Dict[str, Any]:
+        """Every setting that shapes the run, as JSON values (what a resume compares)."""
         config, options = self.config, self.options
         return {"n_classes": options.n_classes, "in_channels": options.in_channels,
                 "deep_supervision": config.deep_supervision, "cgm": config.cgm,
-                "freeze_encoder": config.freeze_encoder, "seed": config.seed, "world_size": self.dist.world_size}
+                "freeze_encoder": config.freeze_encoder, "seed": config.seed, "world_size": self.dist.world_size,
+                "val_split": config.val_split, "group_pattern": config.group_pattern,
+                "data_options": json.loads(json.dumps(asdict(options), default=str)),
+                "train_images": _fingerprint(self.train_data.names), "val_images": _fingerprint(self.val_data.names),
+                "lr": config.lr, "batch_size": config.batch_size, "loss": self.loss_name,
+                "weight_decay": config.weight_decay, "augment": config.augment, "patience": config.patience,
+                "min_delta": config.min_delta, "cgm_weight": config.cgm_weight,
+                "deep_supervision_weights": (None if config.deep_supervision_weights is None
+                                             else list(config.deep_supervision_weights))}
 
     def _check_resumable(self, state: Dict[str, Any]) -> None:
+        """Refuse a resume whose settings differ, listing each change; ``allow_setting_changes`` applies (and
+        logs) the hyperparameters among them. Runs before any parameter is loaded."""
         saved = state.get("signature", {})
-        differences = {k: (saved.get(k), v) for k, v in self._signature().items() if saved.get(k) != v}
-        if differences:
-            listed = ", ".join(f"{k}: was {old}, now {new}" for k, (old, new) in differences.items())
-            raise ResumeError(f"cannot resume with different options ({listed}); use the interrupted run's options")
+        changes = {k: (saved.get(k), v) for k, v in self._signature().items() if saved.get(k) != v}
+        fixed = {k: change for k, change in changes.items() if k not in RESUMABLE_CHANGES}
+        listed = lambda items: "; ".join(f"{k}: was {old}, now {new}" for k, (old, new) in items.items())  # noqa: E731
+        if fixed:
+            raise ResumeError(f"cannot resume with different network, data or split settings ({listed(fixed)}); use "
+                              "the interrupted run's settings, or start a new run in another --out folder")
+        if changes and not self.config.allow_setting_changes:
+            raise ResumeError(f"cannot resume with changed settings ({listed(changes)}); use the interrupted run's "
+                              "settings, or pass --allow-setting-changes to continue with the new ones")
+        if changes:
+            self.log(f"resuming with changed settings (--allow-setting-changes): {listed(changes)}")
+
+    def _apply_learning_rate(self) -> None:
+        """The optimizer state brings its saved learning rate back: the configured one is what runs (and is logged)."""
+        import mindspore as ms
+
+        self.optimizer.learning_rate.set_data(ms.Tensor(self.config.lr, self.optimizer.learning_rate.dtype))
+
+    def _stopped(self, what: str) -> TrainingStopped:
+        out = self.config.out_dir
+        kept = (f"{out / LAST} and {out / BEST} keep the last good weights" if (out / LAST).exists()
+                else "no epoch had finished, so nothing was saved")
+        return TrainingStopped(f"{what}; training stopped and {kept}. Lower the learning rate (--lr) or check the "
+                               "data, then continue with --resume --allow-setting-changes (or start over)")
 
     def _write_epoch(self, state: Dict[str, Any], improved: bool) -> None:
         out = self.config.out_dir
+        bad = [param.name for param in self.net.get_parameters() if not np.isfinite(param.asnumpy()).all()]
+        if bad:
+            raise self._stopped(f"{len(bad)} weight(s) became NaN or infinite in epoch {state['epoch']} (e.g. "
+                                f"{', '.join(bad[:3])}); they were not saved")
         model_config = self.net.model_config = self.model_config(state)  # predict(trainer.net, ...) feeds it right
-        if improved:
-            save_network(self.net, out / BEST, model_config)
-        save_network(self.net, out / LAST, model_config)
-        write_metrics_csv(state["history"], out / METRICS_CSV)
+        commit_epoch(self.net, self.train_step, dict(state, signature=self._signature()), out, improved,
+                     model_config)
+        write_metrics_csv(state["history"], out / METRICS_CSV)  # derived from the state: rewritten, never appended
         plot_curves(state["history"], out / CURVES_PNG)
-        save_resume_state(self.train_step, dict(state, signature=self._signature()), out / RESUME)
 
     def model_config(self, state: Dict[str, Any]):
         """What the checkpoints carry: the architecture, the data pipeline's input preparation, labels and
@@ -338,10 +394,12 @@ class Trainer:
                 "image_size": list(self.train_data.spatial_size), "loss": self.loss_name}
         return ModelConfig(
             architecture=Architecture(options.in_channels, options.n_classes, config.deep_supervision, config.cgm),
-            input=InputConfig(normalize=options.normalize, size=tuple(options.size) if options.size else None,
-                              repeat_grayscale=options.repeat_grayscale),
+            input=(options.input_config() if hasattr(options, "input_config") else  # volumes: preset / HU window
+                   InputConfig(normalize=options.normalize, size=tuple(options.size) if options.size else None,
+                               repeat_grayscale=options.repeat_grayscale)),
             label_map={int(k): int(v) for k, v in options.label_map.items()} if options.label_map else None,
-            class_names=tuple(config.class_names or default_class_names(options.n_classes)),
+            class_names=tuple(config.class_names or getattr(options, "class_names", None)
+                              or default_class_names(options.n_classes)),
             provenance=provenance(base_weights_sha256=self.base_weights_sha256, epochs=state["epoch"],
                                   best_metric=best, data=data))
 
@@ -354,6 +412,21 @@ class Trainer:
             temporary.write_text(json.dumps(config, indent=2, default=str))
 
 
+RESUMABLE_CHANGES = frozenset({"lr", "batch_size", "loss", "weight_decay", "augment", "patience", "min_delta",
+                               "cgm_weight", "deep_supervision_weights"})
+
+
+def _fingerprint(names: Sequence[str]) -> str:
+    """Which files: their count and a digest of their names (so a changed split or data set is noticed)."""
+    return f"{len(names)} file(s) #{hashlib.sha256(chr(10).join(sorted(names)).encode()).hexdigest()[:10]}"
+
+
+def _run_files(out_dir: Path) -> List[str]:
+    """Files a run writes, present without a run state when it was killed before its first commit."""
+    names = (BEST, LAST, METRICS_CSV, CURVES_PNG, CONFIG_JSON)
+    return [name for name in names if (out_dir / name).exists()] if out_dir.is_dir() else []
+
+
 class _NetWithLoss(nn.Cell):
     """The network followed by the loss of whatever it returns in training mode."""
 
@@ -363,15 +436,6 @@ class _NetWithLoss(nn.Cell):
 
     def construct(self, image, label):
         return self.loss(self.net(image), label)
-
-
-def remove_stale_temporaries(out_dir: Path) -> None:
-    """Delete temporary files a killed run left behind (final files are never half-written)."""
-    for path in out_dir.glob(".*.partial*"):
-        try:
-            path.unlink()
-        except OSError:
-            pass
 
 
 def train(train_data: SegmentationDataset, val_data: Optional[SegmentationDataset], config: TrainConfig,

@@ -1,0 +1,199 @@
+"""DICOM series in, DICOM Segmentation out: choose one series from a folder, check and describe its geometry
+(the NIfTI affine of the ``Z x H x W`` volume, spacing in mm), and write masks as DICOM SEG objects that
+reference the source images (``highdicom``, the ``dicom`` extra).
+
+Slices are sorted along the normal of ImageOrientationPatient. A gantry tilt (slices shifted within their
+plane from one to the next) or uneven slice spacing has no single affine, so it is an error rather than a
+silent resampling.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .._atomic import atomic_path
+from .._optional import require
+from ..files import DICOM_EXTENSIONS, extension_of
+from .readers import LoadedInput, ReadError, _dicom_hu, _unreadable, is_dicom_file
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SeriesGeometry", "can_write_segmentation", "read_series", "series_geometry", "write_segmentation"]
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+SPACING_TOLERANCE = 0.01  # relative: slice steps may differ by 1% (rounded positions)
+TILT_TOLERANCE_MM = 0.01  # in-plane shift between neighbouring slices
+SEGMENT_NAMES = {1: "liver", 2: "tumour"}  # the LiTS labels this package's models predict
+
+
+@dataclass(frozen=True)
+class SeriesGeometry:
+    """``affine``: 4 x 4 NIfTI (RAS) voxel-to-world map of the volume as written (``slices_to_nifti``
+    order: column, row, slice); ``spacing``: mm along ``Z x H x W`` (slice step, row, column)."""
+
+    affine: np.ndarray
+    spacing: Tuple[float, float, float]
+
+
+def _normal(dataset: Any) -> np.ndarray:
+    orientation = np.asarray(dataset.ImageOrientationPatient, float)
+    return np.cross(orientation[:3], orientation[3:])
+
+
+def series_geometry(datasets: Sequence[Any], where: Path) -> SeriesGeometry:
+    """The affine and spacing of slices already sorted along their normal; a ReadError for a gantry tilt,
+    uneven or repeated slice positions, or slices of different orientations."""
+    first = datasets[0]
+    orientation = np.asarray(first.ImageOrientationPatient, float)
+    for dataset in datasets[1:]:
+        if not np.allclose(np.asarray(dataset.ImageOrientationPatient, float), orientation, atol=1e-4):
+            raise ReadError(f"the slices of {where} have different ImageOrientationPatient; a series must be one "
+                            "stack of parallel slices (split it, or choose another --series)")
+    row_spacing, column_spacing = (float(v) for v in first.PixelSpacing)
+    normal = _normal(first)
+    positions = np.array([np.asarray(d.ImagePositionPatient, float) for d in datasets])
+    if len(datasets) > 1:
+        steps = np.diff(positions, axis=0)
+        along = steps @ normal
+        in_plane = np.linalg.norm(steps - along[:, None] * normal, axis=1)
+        if in_plane.max() > TILT_TOLERANCE_MM:
+            raise ReadError(f"the slices of {where} shift by up to {in_plane.max():.2f} mm within their plane from one "
+                            "to the next (gantry tilt); resample the series to an orthogonal grid first")
+        if along.min() <= 0:
+            raise ReadError(f"{where} has two slices at the same position; remove the duplicate files")
+        slice_step = float(np.median(along))
+        if np.abs(along - slice_step).max() > SPACING_TOLERANCE * slice_step:
+            raise ReadError(f"the slices of {where} are unevenly spaced ({along.min():.3g} to {along.max():.3g} mm; "
+                            "missing slices?); resample the series to even spacing or complete it")
+    else:
+        slice_step = float(getattr(first, "SpacingBetweenSlices", 0) or getattr(first, "SliceThickness", 0) or 0)
+        if slice_step <= 0:
+            logger.warning("%s: one slice without SliceThickness; assuming 1 mm along the slice normal", where)
+            slice_step = 1.0
+    lps = np.eye(4)
+    lps[:3, 0] = orientation[:3] * column_spacing  # first NIfTI axis: along a row, one column per step
+    lps[:3, 1] = orientation[3:] * row_spacing
+    lps[:3, 2] = normal * slice_step
+    lps[:3, 3] = positions[0]
+    return SeriesGeometry(LPS_TO_RAS @ lps, (slice_step, row_spacing, column_spacing))
+
+
+def _has_geometry(dataset: Any) -> bool:
+    return all(hasattr(dataset, key) for key in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing"))
+
+
+def _slice_order_key(dataset: Any) -> float:
+    if _has_geometry(dataset):
+        return float(_normal(dataset) @ np.asarray(dataset.ImagePositionPatient, float))
+    return float(getattr(dataset, "InstanceNumber", 0) or 0)
+
+
+def _series_in(folder: Path) -> Dict[str, List[Tuple[Path, Any]]]:
+    pydicom = require("pydicom", "dicom", "Reading DICOM series")
+    series: Dict[str, List[Tuple[Path, Any]]] = {}
+    for file in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if not (extension_of(file) in DICOM_EXTENSIONS or is_dicom_file(file)):
+            continue
+        try:
+            dataset = pydicom.dcmread(str(file))
+        except Exception as error:
+            raise _unreadable(file, "a DICOM image", error) from error
+        if "PixelData" in dataset:
+            series.setdefault(str(getattr(dataset, "SeriesInstanceUID", "")), []).append((file, dataset))
+        elif "Rows" in dataset and getattr(dataset, "Modality", "") != "SEG":  # an image header, pixels lost
+            raise ReadError(f"{file} is a DICOM image without pixel data; remove it from the series folder or "
+                            "replace it with the complete file")
+    return series
+
+
+def read_series(folder: Path, series_uid: Optional[str] = None) -> LoadedInput:
+    """One series of a folder as a ``Z x H x W`` HU volume sorted along the slice normal, with its geometry
+    (``spacing``, ``affine``) and the source files (for DICOM SEG). Several series need ``series_uid``."""
+    folder = Path(folder)
+    series = _series_in(folder)
+    if not series:
+        raise ReadError(f"folder {folder} holds no DICOM images; point at a DICOM series folder or a file")
+    if series_uid is not None:
+        if series_uid not in series:
+            raise ReadError(f"folder {folder} has no series {series_uid}; it holds: {_listing(series)}")
+        chosen = series[series_uid]
+    elif len(series) > 1:
+        raise ReadError(f"folder {folder} holds {len(series)} DICOM series: {_listing(series)}; choose one with "
+                        "--series UID")
+    else:
+        chosen = next(iter(series.values()))
+    chosen.sort(key=lambda item: _slice_order_key(item[1]))
+    datasets = [dataset for _, dataset in chosen]
+    try:
+        slices = [_dicom_hu(d) for d in datasets]
+    except ReadError:
+        raise
+    except Exception as error:
+        raise _unreadable(folder, "a DICOM series", error) from None
+    shapes = {s.shape[1:] for s in slices}
+    if len(shapes) > 1:
+        raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "
+                        "must have one slice size")
+    geometry = series_geometry(datasets, folder) if all(_has_geometry(d) for d in datasets) else None
+    metadata = {"modality": getattr(datasets[0], "Modality", ""), "n_files": len(datasets),
+                "series_uid": str(getattr(datasets[0], "SeriesInstanceUID", "")),
+                "dicom_files": [path for path, _ in chosen]}
+    return LoadedInput(folder.name, "volume", np.concatenate(slices), folder, metadata=metadata,
+                       spacing=geometry.spacing if geometry else None,
+                       affine=geometry.affine if geometry else None)
+
+
+def _listing(series: Dict[str, List[Any]]) -> str:
+    return ", ".join(f"{uid or '(no SeriesInstanceUID)'} ({len(items)} slices)"
+                     for uid, items in sorted(series.items()))
+
+
+def _segment_description(number: int, highdicom: Any, codes: Any, algorithm: Any) -> Any:
+    name = SEGMENT_NAMES.get(number, f"label {number}")
+    category, kind = {1: (codes.SCT.Organ, codes.SCT.Liver),
+                      2: (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm)}.get(
+                          number, (codes.SCT.Tissue, codes.SCT.Tissue))
+    return highdicom.seg.SegmentDescription(
+        segment_number=number, segment_label=name, segmented_property_category=category,
+        segmented_property_type=kind, algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=algorithm)
+
+
+def can_write_segmentation() -> bool:
+    """Whether highdicom is installed; without it a DICOM series gets its NIfTI mask only (with a warning)."""
+    if importlib.util.find_spec("highdicom") is None:
+        logger.warning("DICOM SEG output needs highdicom: pip install 'unet3plus[dicom]'; writing the NIfTI mask only")
+        return False
+    return True
+
+
+def write_segmentation(path: Path, mask: np.ndarray, source: LoadedInput, n_segments: int) -> Path:
+    """A DICOM Segmentation (binary, one segment per label 1..n_segments) of the ``Z x H x W`` label map
+    ``mask`` on the series ``source`` was read from, referencing its images."""
+    highdicom = require("highdicom", "dicom", "Writing DICOM Segmentation objects")
+    pydicom = require("pydicom", "dicom", "Writing DICOM Segmentation objects")
+    from pydicom.sr.codedict import codes
+
+    from .. import __version__
+
+    files = source.metadata.get("dicom_files")
+    if not files or len(files) != mask.shape[0]:
+        raise ReadError(f"{source.path} was not read as a DICOM series of {mask.shape[0]} slices; DICOM SEG needs one")
+    images = [pydicom.dcmread(str(f), stop_before_pixels=True) for f in files]
+    algorithm = highdicom.AlgorithmIdentificationSequence(
+        name="unet3plus", version=__version__, family=codes.cid7162.ArtificialIntelligence)
+    segmentation = highdicom.seg.Segmentation(
+        source_images=images, pixel_array=np.asarray(mask, np.uint8),
+        segmentation_type=highdicom.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[_segment_description(n, highdicom, codes, algorithm) for n in range(1, n_segments + 1)],
+        series_instance_uid=highdicom.UID(), series_number=9001, sop_instance_uid=highdicom.UID(),
+        instance_number=1, manufacturer="unet3plus", manufacturer_model_name="UNet 3+",
+        software_versions=__version__, device_serial_number="unet3plus", omit_empty_frames=False)
+    with atomic_path(path) as temporary:
+        segmentation.save_as(str(temporary))
+    return Path(path)
