@@ -19,11 +19,15 @@ from unet3plus.training.trainer import split_train_val
 LITS = VolumeOptions(classes=("liver", "tumour"))
 
 
-def test_lits_items_are_what_predict_feeds_the_network(tmp_path):
-    data = VolumeDataset.from_folder(write_lits(tmp_path, 3), options=LITS)
+@pytest.mark.parametrize("stored", ["training orientation", "RAS (reoriented on reading)"])
+def test_lits_items_are_what_predict_feeds_the_network(tmp_path, stored):
+    affine = None if stored == "training orientation" else np.eye(4)
+    data = VolumeDataset.from_folder(write_lits(tmp_path, 3, affine=affine), options=LITS)
     assert len(data) == 3 * SHAPE[0] and data.options.n_classes == 3 and data.options.in_channels == 3
     whole = get_preset("lits2017")(read_input(tmp_path / "volume-1.nii").data)
-    labels = case(1)[1]
+    labels = np.rint(read_input(tmp_path / "segmentation-1.nii.gz").data).astype(np.int32)
+    if affine is None:  # stored as trained: the reader gives the written arrays back
+        np.testing.assert_array_equal(labels, case(1)[1])
     for z in range(SHAPE[0]):  # edges included: the clamped context must match the whole-volume preset
         image, label = data[SHAPE[0] + z]
         assert image.dtype == np.float32 and label.dtype == np.int32

@@ -11,12 +11,15 @@ from unet3plus.data.synthetic import synthetic_liver_volume
 from unet3plus.inference.readers import slices_to_nifti
 
 SHAPE = (12, 64, 64)  # Z x H x W
+TRAINING_ORIENTED = np.diag([-1.0, -1.0, 1.0, 1.0])  # voxel axes L, P, S: the reader's training orientation
 
 
 def write_nifti(path: Path, slices: np.ndarray, affine: Optional[np.ndarray] = None) -> Path:
-    """``Z x H x W`` slices saved in NIfTI voxel order (the inverse of the package's reader)."""
+    """``Z x H x W`` slices saved in NIfTI voxel order; with the default affine (the training orientation)
+    the package's reader gives them back unchanged."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    nibabel.save(nibabel.Nifti1Image(slices_to_nifti(slices), np.eye(4) if affine is None else affine), str(path))
+    affine = TRAINING_ORIENTED if affine is None else affine
+    nibabel.save(nibabel.Nifti1Image(slices_to_nifti(slices), affine), str(path))
     return path
 
 
@@ -25,11 +28,12 @@ def case(seed: int, shape: Tuple[int, int, int] = SHAPE) -> Tuple[np.ndarray, np
     return np.rint(hu).astype(np.int16), labels
 
 
-def write_lits(folder: Path, n_cases: int, shape=SHAPE, first_seed: int = 0) -> Path:
+def write_lits(folder: Path, n_cases: int, shape=SHAPE, first_seed: int = 0,
+               affine: Optional[np.ndarray] = None) -> Path:
     for index in range(n_cases):
         hu, labels = case(first_seed + index, shape)
-        write_nifti(folder / f"volume-{index}.nii", hu)
-        write_nifti(folder / f"segmentation-{index}.nii.gz", labels)
+        write_nifti(folder / f"volume-{index}.nii", hu, affine)
+        write_nifti(folder / f"segmentation-{index}.nii.gz", labels, affine)
     return folder
 
 

@@ -15,7 +15,7 @@ from typing import FrozenSet, Optional, Tuple
 import numpy as np
 
 from .._optional import require
-from ..inference.readers import nifti_to_slices, read_dicom_series
+from ..inference.readers import nifti_to_slices, read_dicom_series, training_orientation_transform
 from .volume_layouts import VolumeCase
 
 AFFINE_TOLERANCE_MM = 1e-2
@@ -53,13 +53,11 @@ class CaseReader:
         """``(Z, H, W)`` of the CT in the slice convention of ``unet3plus.inference.readers``."""
         if self._image is None:
             return tuple(_dicom_volume(str(self.case.image)).shape)
-        x, y, z = self._image.shape
-        return z, y, x
+        return _oriented_shape(self._image)
 
     @property
     def label_shape(self) -> Tuple[int, int, int]:
-        x, y, z = self._labels.shape
-        return z, y, x
+        return _oriented_shape(self._labels)
 
     def affines_differ(self) -> bool:
         return self._image is not None and not np.allclose(self._image.affine, self._labels.affine,
@@ -68,10 +66,39 @@ class CaseReader:
     def hu(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         if self._image is None:
             return _dicom_volume(str(self.case.image))[start:stop]
-        return nifti_to_slices(np.asarray(self._image.dataobj[:, :, start:stop], np.float32))
+        return _read_slices(self._image, start, stop).astype(np.float32, copy=False)
 
     def labels(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
-        return nifti_to_slices(np.rint(np.asarray(self._labels.dataobj[:, :, start:stop])).astype(np.int64))
+        return np.rint(_read_slices(self._labels, start, stop)).astype(np.int64)
+
+
+def _orientation(image):
+    return training_orientation_transform(require("nibabel", "nifti", "Reading NIfTI volumes"), image)
+
+
+def _oriented_shape(image) -> Tuple[int, int, int]:
+    """``(Z, H, W)`` of ``image`` once in the training orientation (what ``read_nifti`` gives)."""
+    shape = np.array(image.shape[:3])
+    forward = _orientation(image)
+    if forward is not None:
+        shape[forward[:, 0].astype(int)] = shape.copy()
+    return int(shape[2]), int(shape[1]), int(shape[0])
+
+
+def _read_slices(image, start: int, stop: Optional[int]) -> np.ndarray:
+    """Slices ``start:stop`` (training orientation) as ``Z x H x W``, reading only that block of the file."""
+    nibabel = require("nibabel", "nifti", "Reading NIfTI volumes")
+    forward = _orientation(image)
+    if forward is None:
+        return nifti_to_slices(np.asarray(image.dataobj[:, :, start:stop]))
+    file_axis = int(np.flatnonzero(forward[:, 0] == 2)[0])  # the file axis that becomes the slice axis
+    length = image.shape[file_axis]
+    stop = length if stop is None else min(stop, length)
+    low, high = (length - stop, length - start) if forward[file_axis, 1] < 0 else (start, stop)
+    index = [slice(None)] * 3
+    index[file_axis] = slice(low, high)
+    block = np.asarray(image.dataobj[tuple(index)])
+    return nifti_to_slices(nibabel.orientations.apply_orientation(block, forward))
 
 
 @dataclass

@@ -131,16 +131,28 @@ def _to_training_orientation(nibabel: Any, image: Any, data: np.ndarray):
     orientations = nibabel.orientations
     spacing = np.array(nifti_spacing(image)[::-1])  # file axis order
     affine = np.asarray(image.affine, float)
+    forward = training_orientation_transform(nibabel, image)
+    if forward is None:
+        return data, affine, tuple(spacing[::-1]), None
     current = orientations.io_orientation(affine)
     target = orientations.axcodes2ornt(TRAINING_ORIENTATION)
-    if np.isnan(current).any() or np.array_equal(current, target):
-        return data, affine, tuple(spacing[::-1]), None
-    forward = orientations.ornt_transform(current, target)
     reoriented_affine = affine @ orientations.inv_ornt_aff(forward, data.shape)
     new_spacing = np.empty(3)
     new_spacing[forward[:, 0].astype(int)] = spacing
     return (np.ascontiguousarray(orientations.apply_orientation(data, forward)), reoriented_affine,
             tuple(float(v) for v in new_spacing[::-1]), orientations.ornt_transform(target, current))
+
+
+def training_orientation_transform(nibabel: Any, image: Any) -> Optional[np.ndarray]:
+    """The nibabel orientation transform from the file's voxel order to :data:`TRAINING_ORIENTATION`, or
+    None when the file is already in it (or its affine has no orientation to read). Lazy readers (training
+    on volumes) apply it to the blocks they read, so they see what :func:`read_nifti` gives."""
+    orientations = nibabel.orientations
+    current = orientations.io_orientation(np.asarray(image.affine, float))
+    target = orientations.axcodes2ornt(TRAINING_ORIENTATION)
+    if np.isnan(current).any() or np.array_equal(current, target):
+        return None
+    return orientations.ornt_transform(current, target)
 
 
 def nifti_spacing(image: Any) -> Tuple[float, ...]:

@@ -212,8 +212,9 @@ class Trainer:
         return float(self.dist.all_reduce_mean(np.array([np.mean(losses)]))[0])
 
     def validate(self) -> Dict[str, Any]:
-        """Loss and hard Dice/IoU (foreground classes, MONAI conventions) on the validation set; volume
-        data is scored per case in 3-D instead (``volume_validation``; no loss)."""
+        """Loss and the fields of ``SegmentationMetrics.result()`` (hard Dice/IoU of the foreground classes,
+        MONAI conventions) on the validation set; volume data is scored per case in 3-D instead
+        (``volume_validation``; no loss)."""
         from ..metrics import SegmentationMetrics, labels_from_logits
 
         self.net.set_train(False)
@@ -231,9 +232,7 @@ class Trainer:
             losses.append(float(self.segmentation_loss(logits, label).asnumpy()))
             weights.append(image.shape[0])
             metrics.update(labels_from_logits(logits.asnumpy()), label.asnumpy())
-        result = metrics.result()
-        return {"mean_dice": result.mean_dice, "mean_iou": result.mean_iou, "global_dice": result.global_dice,
-                "loss": float(np.average(losses, weights=weights))}
+        return dict(asdict(metrics.result()), loss=float(np.average(losses, weights=weights)))
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def _patience_exhausted(self, state: Dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ batching, padding, preset and thresholding), so validation sees exactly what ``u
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any, Dict
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..metrics import SegmentationMetrics
 
 
 def validate_cases(net: Any, data: VolumeDataset, batch_size: int) -> Dict[str, Any]:
-    """``SegmentationMetrics.result()`` over ``data``'s cases (one row per case), plus ``cases`` (names)
+    """The fields of ``SegmentationMetrics.result()`` over ``data``'s cases (one row per case), plus ``cases`` (names)
     and ``loss`` (NaN: the loss is a per-slice training quantity, not computed on whole volumes)."""
     backend = create_backend(net, "mindspore")  # one backend: the eval copy is built (and compiled) once
     metrics = SegmentationMetrics(data.options.n_labels, include_background=False)
@@ -28,6 +29,4 @@ def validate_cases(net: Any, data: VolumeDataset, batch_size: int) -> Dict[str, 
         mask = predict(backend, hu, preset=data.options.input_preset, batch_size=batch_size).mask
         metrics.update(mask[None].astype(np.int64), labels[None])
         names.append(data.cases[case_index].name)
-    result = metrics.result()
-    result.update(cases=names, loss=math.nan)
-    return result
+    return dict(asdict(metrics.result()), cases=names, loss=math.nan)
