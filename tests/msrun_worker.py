@@ -23,7 +23,7 @@ written = []
 
 
 def recording_atomic_path(path, **kwargs):
-    written.append(Path(path).name)
+    written.append(Path(path).name.replace(".staged.ckpt", ".ckpt"))  # best/last are staged, then renamed
     return atomic_path(path, **kwargs)
 
 
