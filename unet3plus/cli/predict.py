@@ -17,7 +17,10 @@ def register(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
-    parser.add_argument("--probabilities", action="store_true", help="also write the probabilities")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write the probabilities (without it none are kept in memory)")
+    parser.add_argument("--probabilities-dtype", choices=("float32", "float16"), default="float32",
+                        help="float16 halves their memory and size; written as .npy (NIfTI has no float16)")
     parser.add_argument("--series", metavar="UID", help="the SeriesInstanceUID to read from a DICOM folder that "
                                                           "holds several series")
     add_weights_options(parser)
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.inputs:
         prediction = predict(backend, read_input(path, series=args.series), preset=preset, threshold=args.threshold,
                              batch_size=args.batch_size, keep_largest=args.keep_largest, allow_thin=args.allow_thin,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, probabilities=args.probabilities,
+                             probabilities_dtype=args.probabilities_dtype)
         written = write_prediction(prediction, out, probabilities=args.probabilities)
         print(f"{path}: {prediction.mask.shape} foreground {100 * prediction.foreground_fraction:.2f}% -> "
               + ", ".join(str(p) for p in written))
