@@ -16,7 +16,8 @@ nibabel = pytest.importorskip("nibabel")
 pydicom = pytest.importorskip("pydicom")
 Image = pytest.importorskip("PIL.Image")
 
-from test_dicom import COLUMN_SPACING, ROW_SPACING, SLICE_STEP, ct, write_series  # noqa: E402  (registers threshold-test)
+# test_dicom registers the threshold-test stand-in backend
+from test_dicom import COLUMN_SPACING, ROW_SPACING, SLICE_STEP, ct, write_series  # noqa: E402
 
 STAND_IN = ["--backend", "threshold-test", "--no-progress"]  # the network's weights load; the stand-in predicts
 
@@ -209,7 +210,8 @@ def test_evaluate_scores_dicom_seg_predictions_against_nifti_labels(tmp_path, ca
     # a changed label voxel shows: the SEG's frames really are compared voxel by voxel
     truth[0, 0, 0] = 1 - truth[0, 0, 0]
     image = nibabel.load(str(labels / "segmentation-1.nii.gz"))
-    nibabel.save(nibabel.Nifti1Image(np.transpose(truth, (2, 1, 0)), image.affine), str(labels / "segmentation-1.nii.gz"))
+    nibabel.save(nibabel.Nifti1Image(np.transpose(truth, (2, 1, 0)), image.affine),
+                 str(labels / "segmentation-1.nii.gz"))
     assert main(["evaluate", "--predictions", str(predictions), "--labels", str(labels), "--json",
                  str(tmp_path / "s.json"), "--overwrite"]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["cases"][0]["classes"]["foreground"]["dice"] < 1.0

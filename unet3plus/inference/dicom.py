@@ -23,7 +23,8 @@ from .readers import LoadedInput, ReadError, _dicom_hu, _unreadable, is_dicom_fi
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SeriesGeometry", "can_write_segmentation", "is_segmentation_file", "read_segmentation", "read_series", "series_geometry",
+__all__ = ["SeriesGeometry", "can_write_segmentation", "is_segmentation_file", "read_segmentation", "read_series",
+           "series_geometry",
            "write_segmentation"]
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])

@@ -59,14 +59,16 @@ def _mask_files(folder: Path, role: str) -> List[Path]:
              and not NOT_A_MASK.search(stem_of(path))
              and (extension_of(path) in MASK_EXTENSIONS or is_segmentation_file(path))]
     if not files:
-        raise InputError(f"no masks (NIfTI, DICOM SEG or PNG) under {folder}; point --{role} at the folder holding them")
+        raise InputError(f"no masks (NIfTI, DICOM SEG or PNG) under {folder}; point --{role} at the folder holding "
+                         "them")
     return _one_file_per_case(files)
 
 
 def _one_file_per_case(files: List[Path]) -> List[Path]:
     """``predict`` writes a DICOM series' mask twice (``_mask.nii.gz`` and ``_seg.dcm``): the NIfTI is scored."""
     other_keys = {_mask_key(path) for path in files if extension_of(path) not in DICOM_EXTENSIONS}
-    kept = [path for path in files if extension_of(path) not in DICOM_EXTENSIONS or _mask_key(path) not in other_keys]
+    kept = [path for path in files
+            if extension_of(path) not in DICOM_EXTENSIONS or _mask_key(path) not in other_keys]
     for path in sorted(set(files) - set(kept)):
         logger.info("%s: scoring the NIfTI/PNG mask of the same name instead of this DICOM SEG", path)
     return kept

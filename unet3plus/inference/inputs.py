@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..files import (DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, NUMPY_EXTENSIONS, _listing, extension_of,
                      stem_of)
 from .predict import network_input, padded_size
-from .presets import CONTEXT_SLICES, InputPreset, PresetError, check_volume
+from .presets import CONTEXT_SLICES, InputPreset, check_volume
 from .readers import LoadedInput, ReadError, is_dicom_file, read_input
 
 logger = logging.getLogger(__name__)
