@@ -163,7 +163,7 @@ def test_a_dicom_file_without_pixel_data_is_named_with_the_fix(tmp_path):
 
     write_series(tmp_path / "one", ct((1, 16, 20)), drop_pixels_of=0)
     (file,) = (tmp_path / "one").iterdir()
-    with pytest.raises(ReadError, match="image001.dcm is a DICOM file without pixel data .* point at the DICOM image"):
+    with pytest.raises(ReadError, match="image001.dcm is a DICOM image without pixel data .* the complete file"):
         read_input(file)
 
 
@@ -229,3 +229,27 @@ def test_a_segmentation_given_to_predict_is_named_as_the_mask_it_is(golden_check
     code = main(["predict", str(tmp_path / "p" / "s_seg.dcm"), "--out", str(tmp_path / "o"), "--checkpoint",
                  str(golden_checkpoint)] + STAND_IN)
     assert code == 2 and "s_seg.dcm is a DICOM Segmentation (a mask), not an image" in capsys.readouterr().err
+
+
+def test_a_fine_tuned_checkpoint_keeps_its_own_input_for_its_kind(golden_checkpoint, tmp_path, caplog):
+    """A checkpoint trained on 2-D images (min-max, 32 x 32) prepares PNGs as in its training; a CT volume in
+    the same call gets the published volume preset, with a warning that says so."""
+    from unet3plus.hub.model_config import InputConfig, ModelConfig, save_network
+
+    net = create_network(checkpoint=golden_checkpoint)
+    tuned = tmp_path / "tuned.ckpt"
+    save_network(net, tuned, ModelConfig(input=InputConfig(normalize="minmax", size=(32, 32))))
+    save_png(tmp_path / "p.png", shape=(20, 24))
+    save_nifti(tmp_path / "v.nii.gz", hu_volume((3, 16, 16)))
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "p.png"), str(tmp_path / "v.nii.gz"), "--out", str(out), "--checkpoint",
+                 str(tuned), "--no-progress", "--mode", "pynative"]) == 0
+    assert "trained on image input" in caplog.text and "volume inputs get the 'lits2017' preset" in caplog.text
+    tuned_net = create_network(checkpoint=tuned)
+    image = predict(tuned_net, tmp_path / "p.png", mode="pynative")  # the checkpoint's own preset, resized back
+    assert image.preset == "checkpoint" and image.mask.shape == (20, 24)
+    plain = predict(tuned_net, tmp_path / "p.png", preset="image", mode="pynative")
+    assert np.abs(plain.probabilities - image.probabilities).max() > 1e-3  # the checkpoint's preset made a difference
+    np.testing.assert_array_equal(np.array(Image.open(out / "p_mask.png")) > 0, image.mask > 0)
+    volume = predict(tuned_net, tmp_path / "v.nii.gz", preset="lits2017", mode="pynative")
+    np.testing.assert_array_equal(nifti_mask(out / "v_mask.nii.gz"), volume.mask)

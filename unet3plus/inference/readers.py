@@ -210,9 +210,11 @@ def read_dicom_file(path: Path) -> LoadedInput:
         from .dicom import read_segmentation
 
         return read_segmentation(path)
+    if "PixelData" not in dataset and "Rows" in dataset:  # an image header whose pixels were lost or left out
+        raise ReadError(f"{path} is a DICOM image without pixel data (a header-only copy?); replace it with the "
+                        "complete file")
     if "PixelData" not in dataset:
-        raise ReadError(f"{path} is a DICOM file without pixel data (a header-only copy, DICOMDIR or report?); "
-                        "point at the DICOM image files themselves, or replace it with the complete file")
+        raise _unreadable(path, "a DICOM image", ValueError("it holds no image (cut short, or a DICOMDIR or report?)"))
     try:
         volume = _dicom_hu(dataset)
     except ReadError:
