@@ -65,21 +65,59 @@ class _Presets:
 
 
 def _check_all(items, args, presets, fixed_shape) -> Tuple[Dict[int, object], List[Tuple[object, Exception]]]:
-    """Read and check every input (last first, so that the first one to predict is still in memory)."""
+    """Read and check every input: ``{index: CheckedInput}`` of the good ones and ``(item, error)`` of the
+    others. Inputs are checked last first and only the last checked keeps its pixels, so that memory holds
+    one input and the first one to predict is not read twice."""
     from ..errors import UserFacingError
     from ..inference.inputs import check_input
 
-    kept: Dict[int, object] = {}
+    checked: Dict[int, object] = {}
     failures = []
     for index in reversed(range(len(items))):
         try:
-            checked = check_input(items[index], presets, series=args.series, allow_thin=args.allow_thin,
-                                  fixed_shape=fixed_shape)
+            checked[index] = check_input(items[index], presets, series=args.series, allow_thin=args.allow_thin,
+                                         fixed_shape=fixed_shape)
         except UserFacingError as error:
             failures.append((items[index], error))
             continue
-        kept = {index: checked}  # only the latest: memory for one input, not all
-    return kept, failures[::-1]
+        for other in checked:
+            if other != index:
+                checked[other].source = None  # read again when its turn comes
+    return checked, failures[::-1]
+
+
+def _report(item, error: Exception) -> None:
+    from ..inference.inputs import error_with_path
+
+    print(f"unet3plus predict: error: {error_with_path(item, error)}", file=sys.stderr)
+
+
+def _predict_each(mine, checked, args, backend, out: Path) -> List[object]:
+    """Predict and write this worker's checked inputs in order; return those that failed (``--keep-going``)."""
+    from ..errors import UserFacingError
+    from ..inference import predict, read_input, write_prediction
+
+    failed = []
+    for index, item in enumerate(mine):
+        if index not in checked:
+            continue
+        try:
+            source = checked[index].source or read_input(item.path, series=args.series)
+            prediction = predict(backend, source, preset=checked[index].preset, threshold=args.threshold,
+                                 batch_size=args.batch_size, keep_largest=args.keep_largest,
+                                 allow_thin=checked[index].allow_thin, progress=not args.no_progress)
+        except UserFacingError as error:
+            if not args.keep_going:
+                raise
+            _report(item, error)
+            failed.append(item)
+            continue
+        finally:
+            checked[index].source = None
+        written = write_prediction(prediction, out, name=item.name, probabilities=args.probabilities)
+        print(f"{item.path}: {prediction.mask.shape} foreground {100 * prediction.foreground_fraction:.2f}% -> "
+              + ", ".join(str(p) for p in written))
+    return failed
 
 
 def _failure_line(failures, n_failed: int, n_inputs: int, keep_going: bool) -> str:
@@ -96,9 +134,9 @@ def _failure_line(failures, n_failed: int, n_inputs: int, keep_going: bool) -> s
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError, UserFacingError
-    from ..inference import create_backend, predict, write_prediction
-    from ..inference.inputs import CheckedInput, check_input, error_with_path, expand_inputs
+    from ..errors import InputError
+    from ..inference import create_backend
+    from ..inference.inputs import expand_inputs
     from ..training.distributed import Distributed
     from ._options import inference_model
 
@@ -110,35 +148,19 @@ def run(args: argparse.Namespace) -> int:
     backend = create_backend(model, args.backend, **options)  # once: a compiled graph serves every input
     presets = _Presets(args, model if not isinstance(model, str) else None)
     mine = dist.shard(items)
-    kept, failures = _check_all(mine, args, presets, backend.fixed_shape)
+    checked, failures = _check_all(mine, args, presets, backend.fixed_shape)
     n_failed = dist.total(len(failures))  # every worker has checked its inputs before any writes
     if n_failed and (not args.keep_going or n_failed == len(items)):
         raise InputError(_failure_line(failures, n_failed, len(items), args.keep_going))
-    failed = [item for item, _ in failures]
     for item, error in failures:
-        print(f"unet3plus predict: error: {error_with_path(item, error)}", file=sys.stderr)
-    for index, item in enumerate(mine):
-        if item in failed:
-            continue
-        try:
-            checked: CheckedInput = kept.pop(index, None) or check_input(
-                item, presets, series=args.series, allow_thin=args.allow_thin, fixed_shape=backend.fixed_shape)
-            prediction = predict(backend, checked.source, preset=checked.preset, threshold=args.threshold,
-                                 batch_size=args.batch_size, keep_largest=args.keep_largest,
-                                 allow_thin=checked.allow_thin, progress=not args.no_progress)
-        except UserFacingError as error:
-            if not args.keep_going:
-                raise
-            print(f"unet3plus predict: error: {error_with_path(item, error)}", file=sys.stderr)
-            failed.append(item)
-            continue
-        written = write_prediction(prediction, out, name=item.name, probabilities=args.probabilities)
-        print(f"{item.path}: {prediction.mask.shape} foreground {100 * prediction.foreground_fraction:.2f}% -> "
-              + ", ".join(str(p) for p in written))
+        _report(item, error)
+    failed = [item for item, _ in failures] + _predict_each(mine, checked, args, backend, out)
+    if not args.keep_going:  # nothing failed (a failure raised above); no worker waits for a count that never comes
+        return 0
     n_failed = dist.total(len(failed))
     if not n_failed:
         return 0
+    others = " (and on the other msrun workers: see their output)" if n_failed > len(failed) else ""
     print(f"predicted {len(items) - n_failed} of {len(items)} inputs; failed: "
-          + (", ".join(str(item.path) for item in failed) or "none here")
-          + (" (and on the other msrun workers: see their output)" if dist.enabled and n_failed > len(failed) else ""))
+          + (", ".join(str(item.path) for item in failed) or "none here") + others)
     return EXIT_PARTIAL

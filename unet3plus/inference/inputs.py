@@ -40,10 +40,11 @@ class InputItem:
 
 @dataclass
 class CheckedInput:
-    """An input read and checked: its pixels, its preset, and whether a single slice is repeated."""
+    """An input read and checked: its pixels (``source``; callers may drop them and read the input again
+    when its turn comes), its preset, and whether a single slice is repeated."""
 
     item: InputItem
-    source: LoadedInput
+    source: Optional[LoadedInput]
     preset: InputPreset
     allow_thin: bool
 
