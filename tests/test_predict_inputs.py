@@ -74,10 +74,13 @@ def test_folders_give_one_output_per_file_and_series(golden_checkpoint, tmp_path
     np.save(folder / "c.npy", np.full((16, 16, 3), 200, np.uint8))              # uint8: an 8-bit picture
     save_nifti(folder / "d.nii.gz", hu_volume((3, 16, 16)))
     write_series(folder / "e_series", ct((3, 16, 20)))                          # a subfolder holding a series
+    save_png(folder / "e_series" / "snapshot.png")                              # not part of the series
     (folder / "notes.txt").write_text("not an input")
     out = tmp_path / "out"
     assert main(["predict", str(folder), "--out", str(out), "--checkpoint", str(golden_checkpoint)] + STAND_IN) == 0
     assert "skipped what is not an input (1): notes.txt" in caplog.text
+    assert "read as one DICOM series; its other files are not predicted (point at them on their own): snapshot.png" \
+        in caplog.text
     names = sorted(p.name for p in out.iterdir())
     assert names == ["a_mask.png", "a_overlay.png", "b_mask.npy", "b_overlay.png", "c_mask.png", "c_overlay.png",
                      "d_mask.nii.gz", "d_overlay.png", "e_series_mask.nii.gz", "e_series_overlay.png",

@@ -57,11 +57,19 @@ def _holds_dicom(folder: Path) -> bool:
     return any(p.is_file() and not p.name.startswith(".") and _is_dicom(p) for p in folder.iterdir())
 
 
+def _series_item(folder: Path) -> InputItem:
+    others = sorted(p.name for p in folder.iterdir() if p.is_file() and extension_of(p) in FILE_EXTENSIONS)
+    if others:
+        logger.warning("%s holds DICOM files, so it is read as one DICOM series; its other files are not "
+                       "predicted (point at them on their own): %s", folder, _listing(others))
+    return InputItem(folder, folder.name)
+
+
 def _folder_items(folder: Path) -> List[InputItem]:
     items, skipped = [], []
     for entry in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
         if entry.is_dir() and _holds_dicom(entry):
-            items.append(InputItem(entry, entry.name))
+            items.append(_series_item(entry))
         elif entry.is_file() and extension_of(entry) in FILE_EXTENSIONS:
             items.append(InputItem(entry, stem_of(entry)))
         else:
@@ -82,8 +90,10 @@ def expand_inputs(paths: Sequence[Union[str, Path]]) -> List[InputItem]:
         raise InputError(f"input(s) not found: {', '.join(missing)}; check the paths")
     items: List[InputItem] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            items.extend([InputItem(path, path.name)] if _holds_dicom(path) else _folder_items(path))
+        if path.is_dir() and _holds_dicom(path):
+            items.append(_series_item(path))
+        elif path.is_dir():
+            items.extend(_folder_items(path))
         else:
             items.append(InputItem(path, stem_of(path)))
     names = [item.name for item in items]
