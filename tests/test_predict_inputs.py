@@ -256,3 +256,36 @@ def test_a_fine_tuned_checkpoint_keeps_its_own_input_for_its_kind(golden_checkpo
     np.testing.assert_array_equal(np.array(Image.open(out / "p_mask.png")) > 0, image.mask > 0)
     volume = predict(tuned_net, tmp_path / "v.nii.gz", preset="lits2017", mode="pynative")
     np.testing.assert_array_equal(nifti_mask(out / "v_mask.nii.gz"), volume.mask)
+
+
+class _FirstOfTwoWorkers:
+    """Rank 0 of two msrun workers, whose partner reports ``partner_failures`` bad inputs (no msrun needed)."""
+
+    def __init__(self, partner_failures):
+        self.rank, self.world_size, self.enabled, self.partner_failures = 0, 2, True, partner_failures
+
+    def shard(self, items):
+        return list(items[0::2])
+
+    def total(self, count):
+        return count + self.partner_failures
+
+
+@pytest.mark.parametrize("partner_failures", [0, 1])
+def test_a_worker_predicts_its_share_and_writes_nothing_when_a_partner_found_a_bad_input(
+        golden_checkpoint, tmp_path, capsys, monkeypatch, partner_failures):
+    from unet3plus.training import distributed
+
+    monkeypatch.setattr(distributed.Distributed, "setup", classmethod(
+        lambda cls, enable=None, data_parallel=True: _FirstOfTwoWorkers(partner_failures)))
+    for k in range(4):
+        save_png(tmp_path / f"s{k}.png", seed=k)
+    out = tmp_path / "out"
+    code = main(["predict", *(str(tmp_path / f"s{k}.png") for k in range(4)), "--out", str(out), "--checkpoint",
+                 str(golden_checkpoint)] + STAND_IN)
+    if partner_failures:
+        err = capsys.readouterr().err
+        assert code == 2 and "1 of 4 inputs cannot be predicted (found by the other msrun workers" in err
+        assert not out.exists()
+    else:
+        assert code == 0 and sorted(p.name for p in out.glob("*_mask.png")) == ["s0_mask.png", "s2_mask.png"]
