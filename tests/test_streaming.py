@@ -182,3 +182,20 @@ def test_peak_memory_grows_per_slice_by_about_the_int16_input_and_its_uint8_mask
           f"float32 stack path at least {unstreamed:.0f}")
     assert growth <= 2.0 * input_and_mask < unstreamed
     assert growth >= 0.5 * input_and_mask  # the measurement sees the volume at all
+
+
+def test_cli_writes_float16_probabilities_as_npy(golden_checkpoint, tmp_path):
+    from unet3plus.cli import main
+
+    volume = ct((3, 16, 16), seed=5)
+    nibabel.save(nibabel.Nifti1Image(np.transpose(volume, (2, 1, 0)), np.diag([-0.8, -0.8, 2.0, 1.0])),
+                 str(tmp_path / "case.nii.gz"))
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "case.nii.gz"), "--out", str(out), "--checkpoint", str(golden_checkpoint),
+                 "--probabilities", "--probabilities-dtype", "float16", "--no-progress", "--mode", "pynative"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["case_mask.nii.gz", "case_overlay.png", "case_probabilities.npy"]
+    probabilities = np.load(out / "case_probabilities.npy")
+    assert probabilities.dtype == np.float16 and probabilities.shape == (3, 1, 16, 16)
+    mask = np.transpose(np.asarray(nibabel.load(str(out / "case_mask.nii.gz")).dataobj), (2, 1, 0))
+    confident = np.abs(probabilities[:, 0].astype(np.float32) - 0.5) > 1e-3  # float16 rounding aside
+    np.testing.assert_array_equal(mask[confident], (probabilities[:, 0] > 0.5)[confident])
