@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .._atomic import remove_stale_partials
-    from ..export import compare_onnx, export_network
+    from ..export import compare_onnx, export_network, verification_batch
     from ._options import load_network
 
     remove_stale_partials(Path(args.out).parent)  # what killed exports left there
@@ -48,24 +48,3 @@ def run(args: argparse.Namespace) -> int:
         difference, _ = compare_onnx(net, path, verification_batch(net, (args.batch_size, in_channels, *size)))
         print(f"ONNX Runtime vs MindSpore logits: max abs difference {difference:.3g}")
     return 0
-
-
-def verification_batch(net, shape, seed: int = 0):
-    """Random raw images fed through the preset the model was trained with (its input config), cropped or
-    padded to the exported shape: the value range the network really sees, not uniform noise."""
-    import numpy as np
-
-    from ..inference.presets import get_preset, preset_for_model
-
-    preset = preset_for_model(net) or get_preset("lits2017")
-    rng = np.random.default_rng(seed)
-    batch_size, _, height, width = shape
-    if preset.kind == "volume":
-        prepared = preset(rng.uniform(-300.0, 400.0, (batch_size, height, width)).astype(np.float32), allow_thin=True)
-    else:
-        prepared = np.concatenate([preset(rng.integers(0, 256, (height, width), dtype=np.uint8))
-                                   for _ in range(batch_size)])
-    batch = np.zeros(shape, np.float32)
-    h, w = min(height, prepared.shape[2]), min(width, prepared.shape[3])
-    batch[:, :, :h, :w] = prepared[:batch_size, :, :h, :w]
-    return batch

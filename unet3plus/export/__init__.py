@@ -68,3 +68,22 @@ def compare_onnx(net: Any, onnx_path: Union[str, "os.PathLike[str]"], batch: Opt
     net.set_train(False)
     ms_logits = net(ms.Tensor(batch)).asnumpy()
     return float(np.abs(onnx_logits - ms_logits).max()), onnx_logits
+
+
+def verification_batch(net: Any, shape: Sequence[int], seed: int = 0) -> np.ndarray:
+    """Random raw images fed through the preset the model was trained with (its input config), cropped or
+    padded to ``shape``: the value range the network really sees, not uniform noise."""
+    from ..inference.presets import get_preset, preset_for_model
+
+    preset = preset_for_model(net) or get_preset("lits2017")
+    rng = np.random.default_rng(seed)
+    batch_size, _, height, width = shape
+    if preset.kind == "volume":
+        prepared = preset(rng.uniform(-300.0, 400.0, (batch_size, height, width)).astype(np.float32), allow_thin=True)
+    else:
+        prepared = np.concatenate([preset(rng.integers(0, 256, (height, width), dtype=np.uint8))
+                                   for _ in range(batch_size)])
+    batch = np.zeros(tuple(shape), np.float32)
+    h, w = min(height, prepared.shape[2]), min(width, prepared.shape[3])
+    batch[:, :, :h, :w] = prepared[:batch_size, :, :h, :w]
+    return batch
