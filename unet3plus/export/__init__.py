@@ -43,14 +43,34 @@ def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: 
         raise InputError(f"{path} already exists; choose another --out or pass --overwrite")
     net.set_train(False)
     example = ms.Tensor(np.zeros(shape, np.float32))
+    # Through a wrapper cell: exporting a network whose compiled plain call (networks/compiled.py) has run
+    # fails inside MindSpore 2.10 ("i: 6 out of range" at a BatchNorm); the wrapper's graph is a new one.
+    exported = _export_cell(net)
     with atomic_path(path) as temporary:
         if file_format == "onnx":  # ms.export(file_format="ONNX") is deprecated in favour of ms.onnx.export
-            ms.onnx.export(net, example, file_name=str(temporary))
+            ms.onnx.export(exported, example, file_name=str(temporary))
         else:
-            ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
+            ms.export(exported, example, file_name=str(temporary), file_format=file_format.upper())
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise RuntimeError(f"MindSpore did not write {temporary}")
     return path
+
+
+def _export_cell(net: Any) -> Any:
+    """``net`` inside a cell of its own (see ``export_network``)."""
+    from mindspore import nn
+
+    class ExportCell(nn.Cell):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def construct(self, x):
+            return self.inner(x)
+
+    cell = ExportCell(net)
+    cell.set_train(False)
+    return cell
 
 
 def compare_onnx(net: Any, onnx_path: Union[str, "os.PathLike[str]"], batch: Optional[np.ndarray] = None,
