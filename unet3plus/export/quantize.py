@@ -17,12 +17,13 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, create_partial
 from .._optional import require
 from ..errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 QUANTIZE_EXTRA = "quantize"
+QDQ_OPSET = 13  # the first with per-channel (axis) QuantizeLinear / DequantizeLinear
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class QuantizationReport:
                 f"mask Dice {self.mask_dice:.4f}")
 
 
-def _quantization_module():
+def quantization_module():
+    """``onnxruntime.quantization``, or the error that names the extra to install."""
     require("onnx", QUANTIZE_EXTRA, "int8 quantization")  # onnxruntime.quantization imports onnx
     return require("onnxruntime.quantization", QUANTIZE_EXTRA, "int8 quantization")
 
@@ -81,10 +83,11 @@ def typical_slices(preset: Any, size: Tuple[int, int], n_slices: int, seed: int 
 
 
 def quantize_onnx(fp32_path: PathLike, int8_path: PathLike, calibration: Sequence[np.ndarray], *,
-                  overwrite: bool = False, per_channel: bool = True) -> Path:
+                  overwrite: bool = False, per_channel: bool = True,
+                  op_types: Optional[Sequence[str]] = None) -> Path:
     """Write the QDQ int8 version of the fp32 ONNX model ``fp32_path``, calibrated (min/max) on the
     ``calibration`` batches (each of the model's input shape). Written atomically."""
-    quantization = _quantization_module()
+    quantization = quantization_module()
     int8_path = Path(int8_path)
     if int8_path.suffix.lower() != ".onnx":
         raise InputError(f"{int8_path} should end in .onnx; rename it")
@@ -104,16 +107,35 @@ def quantize_onnx(fp32_path: PathLike, int8_path: PathLike, calibration: Sequenc
             batch = next(self._batches, None)
             return None if batch is None else {input_name: np.ascontiguousarray(batch, np.float32)}
 
-    with atomic_path(int8_path) as prepared, atomic_path(int8_path) as temporary:
-        # Shape inference and graph optimisation first (BatchNorm folded into the convolutions), as ONNX
-        # Runtime recommends: fewer tensors to quantise, and the scales of what really runs.
-        quantization.shape_inference.quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        quantization.quantize_static(
-            str(prepared), str(temporary), Reader(), quant_format=quantization.QuantFormat.QDQ,
-            per_channel=per_channel, activation_type=quantization.QuantType.QUInt8,
-            weight_type=quantization.QuantType.QInt8, calibrate_method=quantization.CalibrationMethod.MinMax)
-        prepared.unlink()  # only the int8 file is kept
+    prepared = create_partial(int8_path)  # only the int8 file is kept
+    try:
+        with atomic_path(int8_path) as temporary:
+            # Shape inference and graph optimisation first (BatchNorm folded into the convolutions), as ONNX
+            # Runtime recommends: fewer tensors to quantise, and the scales of what really runs.
+            _with_opset(fp32_path, prepared.path)
+            quantization.shape_inference.quant_pre_process(str(prepared.path), str(prepared.path),
+                                                           skip_symbolic_shape=True)
+            quantization.quantize_static(
+                str(prepared.path), str(temporary), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                per_channel=per_channel, activation_type=quantization.QuantType.QUInt8,
+                weight_type=quantization.QuantType.QInt8, calibrate_method=quantization.CalibrationMethod.MinMax,
+                op_types_to_quantize=list(op_types) if op_types else None)
+    finally:
+        prepared.discard()
     return int8_path
+
+
+def _with_opset(source: PathLike, target: PathLike, opset: int = QDQ_OPSET) -> None:
+    """``source`` converted to ``opset``: MindSpore writes opset 11, whose DequantizeLinear has no ``axis``
+    (per-channel weight scales need 13)."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(source))
+    current = max((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), default=opset)
+    if current < opset:
+        model = version_converter.convert_version(model, opset)
+    onnx.save(model, str(target))
 
 
 def compare_models(fp32_path: PathLike, int8_path: PathLike, batches: Sequence[np.ndarray], *,
@@ -170,3 +192,33 @@ def calibration_and_held_out(net: Any, shape: Sequence[int], files: Sequence[Pat
                          "held-out slices; pass more --calibration files")
     cut = max(1, len(slices) - max(1, len(slices) // 4))
     return slices[:cut], slices[cut:]
+
+
+def quantize_network(net: Any, int8_path: PathLike, input_shape: Sequence[int], *,
+                     calibration_files: Sequence[PathLike] = (), n_calibration: int = 16, n_held_out: int = 8,
+                     preset: Any = None, overwrite: bool = False,
+                     fp32_path: Optional[PathLike] = None) -> QuantizationReport:
+    """Export ``net`` (its BatchNorm-folded inference form where it has one) for ``input_shape``, write its
+    int8 QDQ version to ``int8_path`` and report the agreement on held-out inputs. ``fp32_path``: also keep
+    the fp32 export there (else it is temporary)."""
+    import tempfile
+
+    from . import export_network
+    from ..inference.engine import _can_fold
+
+    quantization_module()  # before the export: a missing extra fails at once
+    int8_path = Path(int8_path)
+    if int8_path.exists() and not overwrite:
+        raise InputError(f"{int8_path} already exists; choose another --out or pass --overwrite")
+    calibration, held_out = calibration_and_held_out(net, input_shape, calibration_files, n_calibration=n_calibration,
+                                                     n_held_out=n_held_out, preset=preset)
+    if _can_fold(net):  # the form predict runs: BatchNorm folded into the convolutions, fewer tensors to quantise
+        from ..networks.fusion import optimize_for_inference
+
+        net = optimize_for_inference(net)
+    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=int8_path.parent) as folder:
+        fp32 = Path(fp32_path) if fp32_path is not None else Path(folder) / "fp32.onnx"
+        export_network(net, fp32, "onnx", input_shape, overwrite=True)
+        quantize_onnx(fp32, int8_path, padded_batches(calibration, input_shape), overwrite=overwrite)
+        return compare_models(fp32, int8_path, padded_batches(held_out, input_shape), real_slices=len(held_out),
+                              calibration_slices=len(calibration))
