@@ -48,11 +48,11 @@ def main() -> None:
         onnx = OnnxRuntimeBackend(onnx_path)
         first_graph, _ = timed(lambda: predict(graph, volume, batch_size=args.batch))
         results = {"mindspore pynative": [], "mindspore graph": [], "onnxruntime": []}
-        reference = predict(pynative, volume, batch_size=args.batch).probabilities
+        reference = predict(pynative, volume, batch_size=args.batch, probabilities=True).probabilities
         for _ in range(args.repeats):
             for name, backend in (("mindspore pynative", pynative), ("mindspore graph", graph),
                                   ("onnxruntime", onnx)):
-                seconds, prediction = timed(lambda: predict(backend, volume, batch_size=args.batch))
+                seconds, prediction = timed(lambda: predict(backend, volume, batch_size=args.batch, probabilities=True))
                 results[name].append(seconds)
                 difference = float(np.abs(prediction.probabilities - reference).max())
                 assert difference < 1e-4, (name, difference)

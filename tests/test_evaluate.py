@@ -79,8 +79,8 @@ def test_a_multi_class_checkpoint_predicts_labels_and_is_scored_per_class(golden
     assert int(net.outconv1.weight.shape[0]) == 3
     volume = np.random.default_rng(5).integers(-300, 400, size=(3, 16, 16)).astype(np.int16)
     save_nifti(tmp_path / "volume-1.nii.gz", volume, np.int16)
-    prediction = predict(net, read_input(tmp_path / "volume-1.nii.gz"), mode="pynative")
-    assert prediction.probabilities.shape == (3, 3, 16, 16)
+    prediction = predict(net, read_input(tmp_path / "volume-1.nii.gz"), mode="pynative", probabilities=True)
+    assert prediction.channels == 3 and prediction.probabilities.shape == (3, 3, 16, 16)
     np.testing.assert_allclose(prediction.probabilities.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(prediction.mask, prediction.probabilities.argmax(axis=1))
     save_nifti(tmp_path / "segmentation-1.nii.gz", prediction.mask, np.uint8)

@@ -34,8 +34,8 @@ def test_onnx_in_onnxruntime_matches_mindspore_and_the_golden_logits(golden_net,
 
 def test_predict_with_the_onnxruntime_backend_matches_mindspore(golden_net, golden_onnx):
     volume = np.random.default_rng(0).integers(-300, 400, size=(3, 64, 96)).astype(np.float32)
-    with_onnx = predict(str(golden_onnx), volume)  # fixed batch of 2: the last batch is padded
-    with_mindspore = predict(golden_net, volume, batch_size=2, mode="pynative")
+    with_onnx = predict(str(golden_onnx), volume, probabilities=True)  # fixed batch of 2: the last batch is padded
+    with_mindspore = predict(golden_net, volume, batch_size=2, mode="pynative", probabilities=True)
     np.testing.assert_allclose(with_onnx.probabilities, with_mindspore.probabilities, atol=1e-4)
     smaller = predict(str(golden_onnx), volume[:, :40, :50])  # padded up to the exported 64 x 96
     assert smaller.mask.shape == (3, 40, 50)

@@ -69,7 +69,7 @@ def test_cli_default_exports_once_reuses_and_a_different_checkpoint_exports_agai
     err = capsys.readouterr().err
     assert "backend: onnxruntime" in err and "exporting" not in err
     assert exports == [SHAPE] and (model.stat().st_mtime_ns, model.stat().st_ino) == stamp  # reused as it was
-    with_mindspore = predict(net, volume, preset="lits2017", backend="mindspore", mode="pynative")
+    with_mindspore = predict(net, volume, preset="lits2017", backend="mindspore", mode="pynative", probabilities=True)
     for run in ("first", "second"):
         np.testing.assert_allclose(np.load(tmp_path / run / "v_probabilities.npy"), with_mindspore.probabilities,
                                    atol=1e-4)
@@ -149,9 +149,9 @@ def test_an_export_that_disagrees_with_mindspore_is_not_cached_and_predict_falls
     assert not model.parent.exists() or not any(p.suffix in (".onnx", ".json") for p in model.parent.iterdir())
     volume = np.random.default_rng(1).uniform(-200, 300, (3, 32, 32)).astype(np.float32)
     with caplog.at_level(logging.WARNING, logger="unet3plus.inference.engine"):
-        fallen_back = predict(net, volume, preset="lits2017", backend="auto", batch_size=2)
+        fallen_back = predict(net, volume, preset="lits2017", backend="auto", batch_size=2, probabilities=True)
     assert "ONNX export failed" in caplog.text and "running MindSpore instead" in caplog.text
-    expected = predict(net, volume, preset="lits2017", backend="mindspore", batch_size=2)
+    expected = predict(net, volume, preset="lits2017", backend="mindspore", batch_size=2, probabilities=True)
     np.testing.assert_allclose(fallen_back.probabilities, expected.probabilities, atol=1e-5)
 
 

@@ -32,7 +32,7 @@ def test_engine_reproduces_the_golden_logits(golden_net, golden_io):
 
 def test_any_size_is_padded_to_16_and_cropped_back(golden_net):
     volume = hu_volume((3, 40, 52))
-    prediction = predict(golden_net, volume, batch_size=3, mode="pynative")
+    prediction = predict(golden_net, volume, batch_size=3, mode="pynative", probabilities=True)
     assert prediction.mask.shape == (3, 40, 52) and prediction.probabilities.shape == (3, 1, 40, 52)
     padded = np.zeros((3, 3, 48, 64), np.float32)
     padded[:, :, :40, :52] = get_preset("lits2017")(volume)
@@ -43,14 +43,14 @@ def test_any_size_is_padded_to_16_and_cropped_back(golden_net):
 
 def test_batch_size_and_graph_mode_do_not_change_the_result(golden_net):
     volume = hu_volume((3, 32, 32), seed=1)
-    one = predict(golden_net, volume, batch_size=1, mode="pynative").probabilities
-    graph = predict(golden_net, volume, batch_size=2, mode="graph").probabilities  # 2 batches, last padded
+    one = predict(golden_net, volume, batch_size=1, mode="pynative", probabilities=True).probabilities
+    graph = predict(golden_net, volume, batch_size=2, mode="graph", probabilities=True).probabilities  # 2 batches, last padded
     np.testing.assert_allclose(one, graph, atol=1e-5)
 
 
 def test_threshold_and_largest_component(golden_net):
     volume = hu_volume((3, 32, 32), seed=2)
-    low = predict(golden_net, volume, threshold=0.1, mode="pynative")
+    low = predict(golden_net, volume, threshold=0.1, mode="pynative", probabilities=True)
     high = predict(golden_net, volume, threshold=0.9, mode="pynative")
     assert (low.mask >= high.mask).all()
     np.testing.assert_array_equal(high.mask, (low.probabilities[:, 0] > 0.9).astype(np.uint8))
@@ -69,7 +69,7 @@ def test_predict_reads_files_and_rejects_the_wrong_kind(golden_net, tmp_path):
     Image.fromarray(np.full((20, 24), 90, np.uint8)).save(tmp_path / "slice.png")
     with pytest.raises(PresetError, match="2-D image without HU.*--preset image"):
         predict(golden_net, tmp_path / "slice.png")
-    prediction = predict(golden_net, tmp_path / "slice.png", preset="image", mode="pynative")
+    prediction = predict(golden_net, tmp_path / "slice.png", preset="image", mode="pynative", probabilities=True)
     assert prediction.mask.shape == (20, 24) and prediction.probabilities.shape == (1, 20, 24)
     np.save(tmp_path / "volume.npy", hu_volume((4, 16, 16)))
     with pytest.raises(PresetError, match="looks like a volume"):
@@ -99,7 +99,8 @@ def test_cli_writes_nifti_with_the_input_geometry_png_and_overlay(golden_checkpo
     np.testing.assert_allclose(mask.affine, source.affine)
     assert mask.header["descrip"].tobytes().startswith(b"synthetic CT") and mask.get_data_dtype() == np.uint8
     assert mask.shape == (20, 24, 4)
-    expected = predict(create_network(checkpoint=golden_checkpoint), read_input(tmp_path / "case.nii.gz"), mode="pynative")
+    expected = predict(create_network(checkpoint=golden_checkpoint), read_input(tmp_path / "case.nii.gz"), mode="pynative",
+                       probabilities=True)
     np.testing.assert_array_equal(np.asarray(mask.dataobj), np.transpose(expected.mask, (2, 1, 0)))
     probabilities = nibabel.load(str(out / "case_probabilities.nii.gz")).get_fdata()
     np.testing.assert_allclose(probabilities, np.transpose(expected.probabilities[:, 0], (2, 1, 0)), atol=1e-6)

@@ -249,9 +249,9 @@ def test_a_fine_tuned_checkpoint_keeps_its_own_input_for_its_kind(golden_checkpo
                  str(tuned), "--no-progress", "--mode", "pynative"]) == 0
     assert "trained on image input" in caplog.text and "volume inputs get the 'lits2017' preset" in caplog.text
     tuned_net = create_network(checkpoint=tuned)
-    image = predict(tuned_net, tmp_path / "p.png", mode="pynative")  # the checkpoint's own preset, resized back
+    image = predict(tuned_net, tmp_path / "p.png", mode="pynative", probabilities=True)  # own preset, resized back
     assert image.preset == "checkpoint" and image.mask.shape == (20, 24)
-    plain = predict(tuned_net, tmp_path / "p.png", preset="image", mode="pynative")
+    plain = predict(tuned_net, tmp_path / "p.png", preset="image", mode="pynative", probabilities=True)
     assert np.abs(plain.probabilities - image.probabilities).max() > 1e-3  # the checkpoint's preset made a difference
     np.testing.assert_array_equal(np.array(Image.open(out / "p_mask.png")) > 0, image.mask > 0)
     volume = predict(tuned_net, tmp_path / "v.nii.gz", preset="lits2017", mode="pynative")

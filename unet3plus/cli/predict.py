@@ -31,7 +31,10 @@ def register(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
-    parser.add_argument("--probabilities", action="store_true", help="also write the probabilities")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also write the probabilities (without it none are kept in memory)")
+    parser.add_argument("--probabilities-dtype", choices=("float32", "float16"), default="float32",
+                        help="float16 halves their memory and size; written as .npy (NIfTI has no float16)")
     parser.add_argument("--series", metavar="UID", help="the SeriesInstanceUID to read from a DICOM folder that "
                                                           "holds several series")
     parser.add_argument("--keep-going", action="store_true",
@@ -105,7 +108,8 @@ def _predict_each(mine, checked, args, backend, out: Path) -> List[object]:
             source = checked[index].source or read_input(item.path, series=args.series)
             prediction = predict(backend, source, preset=checked[index].preset, threshold=args.threshold,
                                  batch_size=args.batch_size, keep_largest=args.keep_largest,
-                                 allow_thin=checked[index].allow_thin, progress=not args.no_progress)
+                                 allow_thin=checked[index].allow_thin, progress=not args.no_progress,
+                                 probabilities=args.probabilities, probabilities_dtype=args.probabilities_dtype)
         except UserFacingError as error:
             if not args.keep_going:
                 raise

@@ -172,7 +172,7 @@ def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, classes: Op
     for name, input_path, label_path in cases:
         prediction = predict(model, input_path, preset=preset, threshold=threshold, batch_size=batch_size,
                              keep_largest=keep_largest, allow_thin=allow_thin, progress=progress)
-        channels = prediction.probabilities.shape[-3]
+        channels = prediction.channels
         if scorer is None:
             scorer = _Scorer(classes or ("binary" if channels == 1 else str(channels)), spacing)
         source = prediction.source or LoadedInput(name, "array", np.zeros(0), Path(input_path))

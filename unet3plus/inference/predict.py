@@ -1,18 +1,22 @@
 """``predict``: any supported input through a preset, padded batches, the network, and back to a mask."""
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Tuple, Union
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
+from .._atomic import atomic_path
 from .._progress import progress_bar
 from ..networks import SIZE_MULTIPLE
 from .engine import InferenceBackend, backend_name, create_backend, forward
 from .postprocess import keep_largest_component, labels_from_probabilities, probabilities_from_logits
-from .presets import InputPreset, PresetError, get_preset, preset_for_model
+from .presets import InputPreset, PresetError, check_volume, get_preset, preset_for_model
 from .readers import LoadedInput, read_input
 
 
@@ -22,13 +26,21 @@ InputLike = Union[str, "os.PathLike[str]", np.ndarray, LoadedInput]
 @dataclass
 class Prediction:
     """``mask``: uint8 labels (``Z x H x W`` for volumes, ``H x W`` for a 2-D image; 1 = foreground for a
-    one-channel model). ``probabilities``: float32 ``[Z x] C x H x W`` (sigmoid or softmax)."""
+    one-channel model). ``probabilities``: ``[Z x] C x H x W`` (sigmoid or softmax), only when ``predict`` was
+    asked for them (``probabilities=True`` or a ``.npy`` path; float32, or float16 on request), else None:
+    a whole CT's float32 probabilities are 4 bytes a voxel per channel, more than the CT itself.
+    ``channels``: the model's output channels (1 = one sigmoid channel)."""
 
     mask: np.ndarray
-    probabilities: np.ndarray
+    probabilities: Optional[np.ndarray]
     preset: str
     source: Optional[LoadedInput] = None
     preset_kind: str = "volume"  # "image" for 2-D presets (a trained model's own preset has no registry name)
+    channels: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            self.channels = int(self.probabilities.shape[-3]) if self.probabilities is not None else 1
 
     @property
     def foreground_fraction(self) -> float:
@@ -43,8 +55,8 @@ def _as_input(x: InputLike) -> LoadedInput:
     return LoadedInput("array", "array", np.asarray(x))
 
 
-def network_input(source: LoadedInput, preset: InputPreset, *, allow_thin: bool = False) -> np.ndarray:
-    """The preset applied to the input, after checking that the input is the kind the preset takes."""
+def check_kind(source: LoadedInput, preset: InputPreset) -> None:
+    """An error unless the input is the kind the preset takes (a CT volume, or one 2-D image)."""
     where = f" ({source.path})" if source.path is not None else ""
     if preset.kind == "volume" and source.kind == "image":
         raise PresetError(f"the input{where} is a 2-D image without HU values, but the '{preset.name}' preset "
@@ -53,7 +65,25 @@ def network_input(source: LoadedInput, preset: InputPreset, *, allow_thin: bool 
     if preset.kind == "image" and source.kind == "volume":
         raise PresetError(f"the input{where} is a CT volume, but the '{preset.name}' preset takes one 2-D "
                           "image; use --preset lits2017 (the published weights) or standard")
+
+
+def network_input(source: LoadedInput, preset: InputPreset, *, allow_thin: bool = False) -> np.ndarray:
+    """The preset applied to the whole input (``predict`` streams volumes instead; see ``slice_source``)."""
+    check_kind(source, preset)
     return preset(source.data, allow_thin=allow_thin)
+
+
+def slice_source(source: LoadedInput, preset: InputPreset, *,
+                 allow_thin: bool = False) -> Tuple[int, Tuple[int, int], Callable[[int, int], np.ndarray]]:
+    """How many slices the input gives, their ``(H, W)``, and ``prepare(start, stop)``: the network input for
+    slices ``start:stop``. Volume presets with slice offsets prepare each run from the volume as stored
+    (int16 CT stays int16); other presets are applied once to the whole input."""
+    check_kind(source, preset)
+    if preset.kind == "volume" and preset.offsets is not None:
+        volume = check_volume(source.data, preset.name, allow_thin=allow_thin)
+        return volume.shape[0], volume.shape[1:], lambda start, stop: preset.slices(volume, start, stop)
+    stack = preset(source.data, allow_thin=allow_thin)
+    return stack.shape[0], stack.shape[2:], lambda start, stop: stack[start:stop]
 
 
 def padded_size(height: int, width: int, fixed: Optional[Tuple[int, ...]] = None) -> Tuple[int, int]:
@@ -66,20 +96,68 @@ def padded_size(height: int, width: int, fixed: Optional[Tuple[int, ...]] = None
     return (math.ceil(height / SIZE_MULTIPLE) * SIZE_MULTIPLE, math.ceil(width / SIZE_MULTIPLE) * SIZE_MULTIPLE)
 
 
-def _batches(slices: np.ndarray, batch_size: int, size: Tuple[int, int]) -> Iterator[Tuple[np.ndarray, int]]:
-    """Zero-padded batches of one fixed shape ``batch_size x C x H' x W'`` and how many slices are real."""
-    n, channels, height, width = slices.shape
-    for start in range(0, n, batch_size):
-        chunk = slices[start:start + batch_size]
-        batch = np.zeros((batch_size, channels) + size, np.float32)
-        batch[: len(chunk), :, :height, :width] = chunk
-        yield batch, len(chunk)
+def _probability_dtype(dtype: Any) -> np.dtype:
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as error:
+        raise PresetError(f"probabilities_dtype {dtype!r} is not a dtype; use float32 or float16") from error
+    if dtype not in (np.float32, np.float16):
+        raise PresetError(f"probabilities can be float32 or float16, not {dtype}")
+    return dtype
+
+
+def _npy_path(where: Union[str, "os.PathLike[str]"]) -> Path:
+    path = Path(where)
+    if path.suffix != ".npy":
+        raise PresetError(f"probabilities are written to a .npy file, not {path.name}; give a path ending .npy")
+    return path
+
+
+@contextlib.contextmanager
+def _probability_store(where: Union[bool, str, "os.PathLike[str]"], shape: Tuple[int, ...],
+                       dtype: np.dtype) -> Iterator[Optional[np.ndarray]]:
+    """None (not asked), an array in memory (``True``), or a ``.npy`` file mapped into memory that gets its
+    final name only once complete (a path)."""
+    if where is False or where is None:
+        yield None
+    elif where is True:
+        yield np.empty(shape, dtype)
+    else:
+        with atomic_path(_npy_path(where)) as temporary:
+            store = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
+            yield store
+            store.flush()
+            del store
+
+
+def _scores(runner: InferenceBackend, prepare: Callable[[int, int], np.ndarray], n_slices: int, batch: int,
+            size: Tuple[int, int], preset: InputPreset) -> Iterator[Tuple[int, np.ndarray]]:
+    """``(start, probabilities)`` for each batch of slices, through one zero-padded buffer of a fixed shape
+    ``batch x C x H' x W'`` (padding rows and margins stay zero), cropped back to the real slices."""
+    padded = None
+    for start in range(0, n_slices, batch):
+        chunk = prepare(start, min(start + batch, n_slices))
+        real, channels, height, width = chunk.shape
+        if padded is None:
+            fixed = runner.fixed_shape
+            if fixed is not None and fixed[1] != channels:
+                raise PresetError(f"the model takes {fixed[1]} channels but the '{preset.name}' preset gives "
+                                  f"{channels}")
+            padded = np.zeros((batch, channels) + size, np.float32)
+        padded[:real, :, :height, :width] = chunk
+        padded[real:] = 0.0
+        yield start, probabilities_from_logits(forward(runner, padded)[:real, :, :height, :width])
 
 
 def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] = None, threshold: float = 0.5,
             batch_size: int = 4, keep_largest: bool = False, allow_thin: bool = False, progress: bool = False,
-            backend: Optional[str] = None, **backend_options: Any) -> Prediction:
+            backend: Optional[str] = None, probabilities: Union[bool, str, "os.PathLike[str]"] = False,
+            probabilities_dtype: Any = np.float32, **backend_options: Any) -> Prediction:
     """Segment ``x`` with ``model``.
+
+    A volume goes through the network a batch at a time: each batch's slice context is prepared from the
+    volume as read (int16 CT stays int16) and only the uint8 mask is kept, so memory grows with the input
+    and its mask, not with float32 copies of them.
 
     Args:
         model: a MindSpore network (``unet3plus.create_network(...)``; a ``UNet3Plus`` runs as its
@@ -97,38 +175,72 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         allow_thin: accept volumes with fewer than 3 slices (edge slices repeated).
         progress: show a progress bar (stderr).
         backend: ``"mindspore"`` or ``"onnxruntime"`` (default: chosen from ``model``), or a registered name.
+        probabilities: ``False`` (default): ``Prediction.probabilities`` is None. ``True``: kept in memory.
+            A path ending ``.npy``: written there batch by batch (``[Z x] C x H x W``; the file gets its
+            name only when complete) and returned memory-mapped, so they never need to fit in memory.
+        probabilities_dtype: ``float32`` (default) or ``float16`` (half the memory or disk).
     """
     preset = get_preset(preset) if preset is not None else (preset_for_model(model) or get_preset("lits2017"))
     if batch_size < 1:
         raise PresetError(f"batch_size must be at least 1, got {batch_size}")
+    dtype = _probability_dtype(probabilities_dtype)
+    if probabilities not in (False, None, True):
+        _npy_path(probabilities)  # a wrong name fails before any work
     source = _as_input(x)
-    slices = network_input(source, preset, allow_thin=allow_thin)
+    n_slices, (height, width), prepare = slice_source(source, preset, allow_thin=allow_thin)
     if not isinstance(model, InferenceBackend) and backend_name(model, backend) == "mindspore":
         backend_options = {"optimize": True, **backend_options}  # folded copy: same logits, faster
     runner: InferenceBackend = create_backend(model, backend, **backend_options)
     fixed = runner.fixed_shape
-    if fixed is not None and fixed[1] != slices.shape[1]:
-        raise PresetError(f"the model takes {fixed[1]} channels but the '{preset.name}' preset gives {slices.shape[1]}")
-    batch = int(fixed[0]) if fixed is not None else min(batch_size, len(slices))
-    height, width = slices.shape[2:]
+    batch = int(fixed[0]) if fixed is not None else min(batch_size, n_slices)
     size = padded_size(height, width, fixed)
-    runner.prepare(math.ceil(len(slices) / batch))
-    outputs = []
-    with progress_bar(len(slices), "predict", enabled=progress, unit="slice") as bar:
-        for padded, real in _batches(slices, batch, size):
-            logits = forward(runner, padded)[:real, :, :height, :width]
-            outputs.append(probabilities_from_logits(logits))
-            bar.update(real)
-    probabilities = np.concatenate(outputs)
-    if preset.size is not None and preset.kind == "image":  # back to the input's own size
+    runner.prepare(math.ceil(n_slices / batch))
+    image = preset.kind == "image"  # one image: its (small) scores are resized back, so they are kept
+    mask = np.empty((n_slices, height, width), np.uint8)
+    with progress_bar(n_slices, "predict", enabled=progress, unit="slice") as bar:
+        batches = _scores(runner, prepare, n_slices, batch, size, preset)
+        first = next(batches)
+        channels = first[1].shape[1]
+        with _probability_store(True if image else probabilities, (n_slices, channels, height, width),
+                                np.dtype(np.float32) if image else dtype) as store:
+            for start, scores in itertools.chain([first], batches):
+                mask[start:start + len(scores)] = labels_from_probabilities(scores, threshold)
+                if store is not None:
+                    store[start:start + len(scores)] = scores
+                bar.update(len(scores))
+    if image:
+        return _image_prediction(store, source, preset, threshold, keep_largest, probabilities, dtype)
+    if probabilities is True:
+        kept = store
+    elif probabilities is False or probabilities is None:
+        kept = None
+    else:
+        kept = np.load(_npy_path(probabilities), mmap_mode="r")
+    if keep_largest:
+        mask = keep_largest_component(mask)
+    return Prediction(mask=mask, probabilities=kept, preset=preset.name, source=source, preset_kind=preset.kind,
+                      channels=channels)
+
+
+def _image_prediction(scores: np.ndarray, source: LoadedInput, preset: InputPreset, threshold: float,
+                      keep_largest: bool, probabilities: Union[bool, str, "os.PathLike[str]"],
+                      dtype: np.dtype) -> Prediction:
+    """One 2-D image's prediction from its ``1 x C x H x W`` scores, resized back to the input's own size
+    where the preset resized it."""
+    if preset.size is not None:
         from ..data.transforms import resize_image
 
         own_size = tuple(np.asarray(source.data).shape[:2])
-        probabilities = resize_image(probabilities[0], own_size)[np.newaxis]
-    mask = labels_from_probabilities(probabilities, threshold)
+        scores = resize_image(scores[0], own_size)[np.newaxis]
+    mask = labels_from_probabilities(scores, threshold)
     if keep_largest:
         mask = keep_largest_component(mask)
-    if preset.kind == "image":
-        mask, probabilities = mask[0], probabilities[0]
-    return Prediction(mask=mask, probabilities=probabilities, preset=preset.name, source=source,
-                      preset_kind=preset.kind)
+    kept = None
+    if probabilities is True:
+        kept = scores[0].astype(dtype)
+    elif probabilities not in (False, None):
+        with atomic_path(_npy_path(probabilities)) as temporary:
+            np.save(temporary, scores[0].astype(dtype))
+        kept = np.load(_npy_path(probabilities), mmap_mode="r")
+    return Prediction(mask=mask[0], probabilities=kept, preset=preset.name, source=source, preset_kind=preset.kind,
+                      channels=scores.shape[1])

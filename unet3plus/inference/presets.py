@@ -40,6 +40,10 @@ class InputPreset:
 
     ``kind`` is ``"volume"`` (CT in HU, ``Z x H x W``) or ``"image"`` (one 2-D image ``H x W [x C]``).
     ``size``: the fixed ``(H, W)`` the preset resizes to (predictions are resized back), or None.
+    ``offsets``: for volume presets built by :func:`volume_preset`, the slice context (channel ``c`` of slice
+    ``z`` is slice ``z + offsets[c]``, clamped) and ``_prepare`` maps HU to intensity voxel by voxel, so any
+    run of slices can be prepared on its own (:meth:`slices`) and ``predict`` streams a volume batch by
+    batch. With ``offsets=None`` ``_prepare`` takes the whole float32 volume and returns the whole stack.
     """
 
     name: str
@@ -47,15 +51,37 @@ class InputPreset:
     description: str
     _prepare: Callable[..., np.ndarray]
     size: Optional[Tuple[int, int]] = None
+    offsets: Optional[Tuple[int, ...]] = None
 
     def __call__(self, data: np.ndarray, *, allow_thin: bool = False) -> np.ndarray:
         if self.kind == "volume":
-            return self._prepare(check_volume(data, self.name, allow_thin=allow_thin))
+            volume = check_volume(data, self.name, allow_thin=allow_thin)
+            if self.offsets is None:
+                return self._prepare(volume.astype(np.float32, copy=False))
+            return self.slices(volume, 0, volume.shape[0])
         return self._prepare(check_image(data, self.name))
+
+    def slices(self, volume: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Network input ``(stop - start) x C x H x W`` for slices ``start:stop`` of a volume that passed
+        :func:`check_volume`: what ``self(volume)[start:stop]`` gives, computed from only the slices their
+        context reaches (so a whole volume never needs a float32 copy)."""
+        if self.offsets is None:
+            raise PresetError(f"the '{self.name}' preset prepares whole volumes only (it has no slice offsets)")
+        indices = neighbour_indices(volume.shape[0], self.offsets, start, stop)
+        first, last = int(indices.min()), int(indices.max()) + 1
+        intensity = self._prepare(np.asarray(volume[first:last], dtype=np.float32))
+        return np.ascontiguousarray(intensity[indices - first], dtype=np.float32)
+
+
+def volume_preset(name: str, description: str, intensity: Callable[[np.ndarray], np.ndarray],
+                  offsets: Sequence[int]) -> InputPreset:
+    """A CT preset: ``intensity`` (float32 HU -> float32, voxel by voxel) on the slices ``z + offsets``."""
+    return InputPreset(name, "volume", description, intensity, offsets=tuple(int(o) for o in offsets))
 
 
 def check_volume(volume: np.ndarray, preset: str, *, allow_thin: bool = False) -> np.ndarray:
-    """A finite ``Z x H x W`` float32 volume with enough slices for the 3-slice context (or an error)."""
+    """A finite ``Z x H x W`` volume with enough slices for the 3-slice context (or an error), in its own
+    dtype: int16 CT stays int16 (presets convert slices to float32 as they prepare them)."""
     volume = np.asarray(volume)
     if volume.ndim == 2:
         volume = volume[np.newaxis]
@@ -66,10 +92,9 @@ def check_volume(volume: np.ndarray, preset: str, *, allow_thin: bool = False) -
         raise PresetError(f"the volume is empty (shape {volume.shape}); check that the file holds image data")
     if not np.issubdtype(volume.dtype, np.number) or np.issubdtype(volume.dtype, np.complexfloating):
         raise PresetError(f"the volume has dtype {volume.dtype}; expected real numbers (HU)")
-    volume = volume.astype(np.float32, copy=False)
-    bad = ~np.isfinite(volume)
-    if bad.any():
-        raise PresetError(f"the volume holds {int(bad.sum())} NaN/Inf value(s); replace them (e.g. with "
+    bad = _count_non_finite(volume)
+    if bad:
+        raise PresetError(f"the volume holds {bad} NaN/Inf value(s); replace them (e.g. with "
                           "-1024 HU, air) before predicting")
     if volume.shape[0] < CONTEXT_SLICES and not allow_thin:
         raise PresetError(f"the volume has {volume.shape[0]} slice(s), fewer than the {CONTEXT_SLICES} the "
@@ -93,37 +118,38 @@ def check_image(image: np.ndarray, preset: str) -> np.ndarray:
     return image
 
 
-def neighbour_indices(n_slices: int, offsets: Sequence[int]) -> np.ndarray:
-    """``n_slices x len(offsets)`` slice indices ``z + offset``, clamped into the volume (the edge rule)."""
-    return np.clip(np.arange(n_slices)[:, None] + np.asarray(offsets)[None, :], 0, n_slices - 1)
+def _count_non_finite(volume: np.ndarray, slab: int = 16) -> int:
+    """NaN/Inf count, a slab of slices at a time (no volume-sized temporary); integers have none."""
+    if not np.issubdtype(volume.dtype, np.floating):
+        return 0
+    return sum(int(np.count_nonzero(~np.isfinite(volume[z:z + slab]))) for z in range(0, volume.shape[0], slab))
 
 
-def _stack(volume: np.ndarray, offsets: Tuple[int, ...]) -> np.ndarray:
-    return volume[neighbour_indices(volume.shape[0], offsets)]  # Z x C x H x W
+def neighbour_indices(n_slices: int, offsets: Sequence[int], start: int = 0, stop: Optional[int] = None) -> np.ndarray:
+    """``(stop - start) x len(offsets)`` slice indices ``z + offset`` for ``z`` in ``start:stop`` (default: the
+    whole volume), clamped into the volume (the edge rule)."""
+    stop = n_slices if stop is None else stop
+    return np.clip(np.arange(start, stop)[:, None] + np.asarray(offsets)[None, :], 0, n_slices - 1)
 
 
-def _lits2017(volume: np.ndarray) -> np.ndarray:
+def _lits2017_intensity(volume: np.ndarray) -> np.ndarray:
     # cv2.imwrite saturates float -> uint8 with rounding (saturate_cast): HU below 0 became 0.
-    intensity = np.rint(np.clip(volume, 0.0, 200.0)) / np.float32(255.0)
-    return np.ascontiguousarray(_stack(intensity.astype(np.float32), (0, -1, -2)))
+    return (np.rint(np.clip(volume, 0.0, 200.0)) / np.float32(255.0)).astype(np.float32)
 
 
-def _windowed(volume: np.ndarray, low: float, high: float) -> np.ndarray:
-    intensity = (np.clip(volume, low, high) - np.float32(low)) / np.float32(high - low)
-    return np.ascontiguousarray(_stack(intensity.astype(np.float32), (-1, 0, 1)))
+def _window(low: float, high: float) -> Callable[[np.ndarray], np.ndarray]:
+    def intensity(volume: np.ndarray) -> np.ndarray:
+        return ((np.clip(volume, low, high) - np.float32(low)) / np.float32(high - low)).astype(np.float32)
 
-
-def _standard(volume: np.ndarray) -> np.ndarray:
-    return _windowed(volume, -200.0, 200.0)
+    return intensity
 
 
 def window_preset(low: float, high: float) -> InputPreset:
     """``standard`` with another HU window ``[low, high]`` scaled to [0, 1] (slices ``[z-1, z, z+1]``)."""
     if not (np.isfinite(low) and np.isfinite(high) and high > low):
         raise PresetError(f"the HU window needs finite LOW < HIGH, got [{low}, {high}]")
-    return InputPreset(f"window[{low:g},{high:g}]", "volume", f"CT in HU: slices [z-1, z, z+1], window "
-                       f"[{low:g}, {high:g}] scaled to [0, 1], edge slices repeated",
-                       lambda volume: _windowed(volume, low, high))
+    return volume_preset(f"window[{low:g},{high:g}]", f"CT in HU: slices [z-1, z, z+1], window "
+                         f"[{low:g}, {high:g}] scaled to [0, 1], edge slices repeated", _window(low, high), (-1, 0, 1))
 
 
 def _image(image: np.ndarray) -> np.ndarray:
@@ -142,10 +168,10 @@ def _image(image: np.ndarray) -> np.ndarray:
 
 PRESETS: Dict[str, InputPreset] = {
     preset.name: preset for preset in (
-        InputPreset("lits2017", "volume", "CT in HU as the published LiTS2017 weights saw it: slices "
-                    "[z, z-1, z-2], round(clip(HU, 0, 200)) / 255, edge slices repeated", _lits2017),
-        InputPreset("standard", "volume", "CT in HU for new models: slices [z-1, z, z+1], window "
-                    "[-200, 200] scaled to [0, 1], edge slices repeated", _standard),
+        volume_preset("lits2017", "CT in HU as the published LiTS2017 weights saw it: slices [z, z-1, z-2], "
+                      "round(clip(HU, 0, 200)) / 255, edge slices repeated", _lits2017_intensity, (0, -1, -2)),
+        volume_preset("standard", "CT in HU for new models: slices [z-1, z, z+1], window [-200, 200] scaled "
+                      "to [0, 1], edge slices repeated", _window(-200.0, 200.0), (-1, 0, 1)),
         InputPreset("image", "image", "one 2-D image (e.g. a PNG written by the published preprocessing): "
                     "integers / dtype max, grey repeated to 3 channels", _image),
     )

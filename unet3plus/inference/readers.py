@@ -1,6 +1,7 @@
 """Read what users point ``predict`` at: PNG/JPEG, ``.npy``, NIfTI volumes, DICOM files and series.
 
-Every reader returns a :class:`LoadedInput`. Volumes are ``Z x H x W`` float32 in HU with each slice in
+Every reader returns a :class:`LoadedInput`. Volumes are ``Z x H x W`` in HU (float32, or the stored
+integer type of an unscaled integer NIfTI such as int16 CT) with each slice in
 the orientation the published preprocessing used (SimpleITK's ``GetArrayFromImage``: rows = the second
 voxel axis, columns = the first), so a NIfTI slice looks here as it did to the published network.
 
@@ -110,7 +111,7 @@ def read_nifti(path: Path) -> LoadedInput:
     nibabel = require("nibabel", "nifti", "Reading NIfTI volumes")
     try:
         image = nibabel.load(str(path))
-        data = np.asarray(image.get_fdata(dtype=np.float32))  # applies scl_slope / scl_inter
+        data = _nifti_voxels(image)
     except Exception as error:
         raise _unreadable(path, "a NIfTI volume", error) from error
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -128,6 +129,18 @@ def nifti_input(nibabel: Any, image: Any, data: np.ndarray, path: Path, kind: st
     data, affine, spacing, back = _to_training_orientation(nibabel, image, data)
     return LoadedInput(stem_of(path), kind, nifti_to_slices(data), path, nifti=image, spacing=spacing,
                        affine=affine, metadata={"to_file_orientation": back})
+
+
+def _nifti_voxels(image: Any) -> np.ndarray:
+    """The voxel values: integer CT without scaling (scl_slope 1, scl_inter 0) in its stored type (int16 CT
+    takes half the memory of float32, and presets convert it slice by slice), anything else as float32 with
+    scl_slope / scl_inter applied. Nothing is cached in ``image`` (a whole float32 copy would stay alive)."""
+    proxy = image.dataobj
+    stored = image.get_data_dtype()
+    if np.issubdtype(stored, np.integer) and float(getattr(proxy, "slope", 1.0)) == 1.0 \
+            and float(getattr(proxy, "inter", 0.0)) == 0.0:
+        return np.asanyarray(proxy)
+    return np.asarray(image.get_fdata(dtype=np.float32, caching="unchanged"))
 
 
 def _to_training_orientation(nibabel: Any, image: Any, data: np.ndarray):

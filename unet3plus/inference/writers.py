@@ -11,9 +11,10 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._optional import require
+from ..errors import InputError
 from .dicom import can_write_segmentation, write_segmentation
 from .predict import Prediction
-from .readers import LoadedInput, slices_to_nifti
+from .readers import LoadedInput
 
 OVERLAY_COLOUR = (255, 40, 40)
 DISPLAY_WINDOW_HU = (-200.0, 200.0)
@@ -42,7 +43,8 @@ def write_nifti_like(path: Path, volume: np.ndarray, source: LoadedInput, dtype)
     """``volume`` (``Z x H x W [x C]`` slices) as NIfTI on the source's grid: a NIfTI source's affine and
     header, or the affine a DICOM series' geometry gives."""
     nibabel = require("nibabel", "nifti", "Writing NIfTI masks")
-    data = slices_to_nifti(volume) if volume.ndim == 3 else np.ascontiguousarray(np.transpose(volume, (3, 2, 1, 0)))
+    # Views, not copies: the transposed slices are the Fortran-ordered array nibabel writes.
+    data = np.transpose(volume, (2, 1, 0) if volume.ndim == 3 else (3, 2, 1, 0))
     if source.nifti is not None:
         back = source.metadata.get("to_file_orientation")
         if back is not None:  # read in the training orientation: back to the file's own voxel order
@@ -50,9 +52,9 @@ def write_nifti_like(path: Path, volume: np.ndarray, source: LoadedInput, dtype)
         header = source.nifti.header.copy()
         header.set_data_dtype(dtype)
         header.set_slope_inter(1.0, 0.0)
-        image = type(source.nifti)(data.astype(dtype), source.nifti.affine, header)
+        image = type(source.nifti)(data.astype(dtype, copy=False), source.nifti.affine, header)
     else:
-        image = nibabel.Nifti1Image(data.astype(dtype), source.affine)
+        image = nibabel.Nifti1Image(data.astype(dtype, copy=False), source.affine)
         image.set_qform(source.affine, code=1)  # scanner coordinates
         image.set_sform(source.affine, code=1)
     with atomic_path(path) as temporary:
@@ -99,11 +101,16 @@ def overlay_slice_index(mask: np.ndarray) -> int:
     return int(areas.argmax()) if areas.any() else mask.shape[0] // 2
 
 
-def output_names(name: str, source: LoadedInput, volume_slices: int) -> dict:
-    """The file names one input's results get (so callers can check collisions before writing)."""
+def output_names(name: str, source: LoadedInput, volume_slices: int, *, probabilities_dtype=np.float32) -> dict:
+    """The file names one input's results get (so callers can check collisions before writing).
+
+    Probabilities on a NIfTI grid are NIfTI float32; float16 ones (NIfTI has no float16 type) are ``.npy``
+    in ``predict``'s ``Z x C x H x W`` slice order, like those of inputs without a grid."""
     names = {"overlay": f"{name}_overlay.png"}
+    grid_probabilities = np.dtype(probabilities_dtype) != np.float16
     if _on_a_grid(source):
-        names.update(mask=f"{name}_mask.nii.gz", probabilities=f"{name}_probabilities.nii.gz")
+        names.update(mask=f"{name}_mask.nii.gz", probabilities=f"{name}_probabilities.nii.gz"
+                     if grid_probabilities else f"{name}_probabilities.npy")
     elif volume_slices > 1:
         names.update(mask=f"{name}_mask.npy", probabilities=f"{name}_probabilities.npy")
     else:
@@ -118,19 +125,32 @@ def _on_a_grid(source: LoadedInput) -> bool:
     return source.nifti is not None or source.affine is not None
 
 
+def _already_at(values: np.ndarray, path: Path) -> bool:
+    """True when ``values`` is the memory-mapped ``.npy`` file ``path`` (``predict(probabilities=path)``)."""
+    filename = getattr(values, "filename", None)
+    return filename is not None and Path(filename).resolve() == path.resolve()
+
+
 def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[str] = None,
                      probabilities: bool = False) -> List[Path]:
     """Write the mask, the overlay PNG and (on request) the probabilities of one input; return their paths.
 
     NIfTI inputs get NIfTI outputs with their affine and header; DICOM series a NIfTI mask with the series'
-    affine and a DICOM Segmentation referencing its images; other volumes ``.npy``; single slices PNG.
+    affine and a DICOM Segmentation referencing its images; other volumes ``.npy``; single slices PNG. Only
+    the uint8 mask and the input are needed, except for the probabilities, which ``predict`` keeps only
+    when asked (``probabilities=True``, or a ``.npy`` path that is then used in place).
     """
-    source = prediction.source or LoadedInput("prediction", "array", np.zeros(prediction.mask.shape, np.float32))
+    source = prediction.source or LoadedInput("prediction", "array", np.zeros(prediction.mask.shape, np.int16))
     name = name or source.name
     out_dir = Path(out_dir)
     mask = prediction.mask
     slices = mask if mask.ndim == 3 else mask[np.newaxis]
-    names = output_names(name, source, slices.shape[0])
+    values = prediction.probabilities
+    if probabilities and values is None:
+        raise InputError("the prediction holds no probabilities to write; predict with probabilities=True "
+                         "(the CLI does so for --probabilities)")
+    names = output_names(name, source, slices.shape[0],
+                         probabilities_dtype=values.dtype if values is not None else np.float32)
     written = []
     if _on_a_grid(source):
         written.append(write_nifti_like(out_dir / names["mask"], slices, source, np.uint8))
@@ -139,14 +159,14 @@ def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[st
     else:
         written.append(write_png(out_dir / names["mask"], mask_to_png_values(slices[0])))
     if probabilities:
-        values = prediction.probabilities
-        if _on_a_grid(source):
-            foreground = values[:, 0] if values.shape[1] == 1 else np.moveaxis(values, 1, -1)
-            written.append(write_nifti_like(out_dir / names["probabilities"], foreground, source, np.float32))
+        target = out_dir / names["probabilities"]
+        if target.suffix == ".npy":
+            written.append(target if _already_at(values, target) else write_npy(target, values))
         else:
-            written.append(write_npy(out_dir / names["probabilities"], values))
+            foreground = values[:, 0] if values.shape[1] == 1 else np.moveaxis(values, 1, -1)
+            written.append(write_nifti_like(target, foreground, source, np.float32))
     if "segmentation" in names:
-        n_segments = max(prediction.probabilities.shape[-3] - 1, 1)
+        n_segments = max(prediction.channels - 1, 1)
         written.append(write_segmentation(out_dir / names["segmentation"], slices, source, n_segments))
     index = overlay_slice_index(slices)
     picture = display_slice(source.data, index, hounsfield=prediction.preset_kind == "volume")

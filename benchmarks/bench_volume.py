@@ -1,0 +1,199 @@
+"""A whole CT end to end: time, peak memory and pipeline overhead per backend (each run a fresh process).
+
+Why: ``predict`` streams a volume through the network a batch at a time and keeps only the uint8 mask, so a
+whole CT should cost about the network's forward time, and memory should grow with the int16 input and its
+mask only. This writes a synthetic int16 NIfTI CT (``--size`` x ``--size`` x ``--slices``, gzip) and, for
+each backend and slice count, runs in a new process: read the file, predict, write the NIfTI mask and the
+overlay PNG. It prints the end-to-end wall time, the time spent inside the forward calls during that same
+run (a wrapper around the backend: same slices, same batch), their ratio, and the process's peak RSS
+(``VmHWM``). With two or more slice counts it also prints peak-RSS growth per slice against the int16
+input + uint8 mask (``--size``\\ :sup:`2` x 3 bytes a slice).
+
+    python benchmarks/bench_volume.py [--slices 300] [--size 512] [--batch 4] [--backends mindspore onnxruntime]
+    python benchmarks/bench_volume.py --slices 40 80        # growth per slice from two sizes
+
+Backends: ``mindspore`` is the normal ``predict`` path (BatchNorm-folded network, GRAPH mode); ``onnxruntime``
+runs an ``.onnx`` file exported here with ``unet3plus.export.export_network`` (fixed batch ``--batch``).
+Weights are the default initialisation with a fixed seed: the architecture of the published weights, and the
+speed does not depend on the values. ``--isolated-forward`` also times the forward calls alone in another
+process (batches prepared outside the timing), as a cross-check of the in-run forward time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO_ROOT  # noqa: E402  (also puts the checkout on sys.path)
+
+CHILD = r"""
+import json, sys, time
+wall_start = time.perf_counter()
+import numpy as np
+import unet3plus
+from unet3plus.inference import InferenceBackend, create_backend, predict, read_input, write_prediction
+from unet3plus.inference.engine import forward
+
+def status(key):
+    return int(next(line for line in open("/proc/self/status") if line.startswith(key)).split()[1]) * 1024
+
+class Timed(InferenceBackend):
+    "Delegates to a backend, adding up the seconds spent inside its forward calls."
+    def __init__(self, inner):
+        self.inner, self.fixed_shape, self.seconds, self.calls = inner, inner.fixed_shape, 0.0, 0
+    def prepare(self, n_batches):
+        self.inner.prepare(n_batches)
+    def __call__(self, batch):
+        start = time.perf_counter()
+        out = self.inner(batch)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        return out
+
+task = json.loads(sys.argv[1])
+if task["backend"] == "mindspore":
+    import mindspore as ms
+    ms.set_seed(0)
+    model = unet3plus.UNet3Plus()
+    options = {"mode": "graph", "optimize": True}   # what predict passes for a network, graph compiled
+else:
+    model, options = task["onnx"], {}
+setup_s = time.perf_counter() - wall_start
+rss_before = status("VmRSS")
+start = time.perf_counter()
+runner = Timed(create_backend(model, task["backend"], **options))
+backend_s = time.perf_counter() - start
+if task["what"] == "end-to-end":
+    prediction = predict(runner, read_input(task["volume"]), batch_size=task["batch"])
+    written = write_prediction(prediction, task["out"])
+    voxels = int(prediction.mask.size)
+else:  # forward calls only, on the same batches predict builds (prepared outside the timing)
+    from unet3plus.inference.predict import padded_size, slice_source
+    from unet3plus.inference.presets import get_preset
+    source = read_input(task["volume"])
+    n, (height, width), prepare = slice_source(source, get_preset("lits2017"))
+    size = padded_size(height, width, runner.fixed_shape)
+    runner.prepare(-(-n // task["batch"]))
+    runner.seconds = 0.0
+    for first in range(0, n, task["batch"]):
+        chunk = prepare(first, min(first + task["batch"], n))
+        padded = np.zeros((task["batch"], 3) + size, np.float32)
+        padded[:len(chunk), :, :height, :width] = chunk
+        forward(runner, padded)
+    voxels = n * height * width
+end_to_end_s = time.perf_counter() - start
+print("@@" + json.dumps({"setup_s": setup_s, "end_to_end_s": end_to_end_s, "forward_s": runner.seconds,
+                         "calls": runner.calls, "backend_s": backend_s, "peak_rss": status("VmHWM"),
+                         "rss_before": rss_before, "voxels": voxels}))
+"""
+
+
+def synthetic_ct(path: Path, size: int, slices: int, seed: int = 0) -> None:
+    """An int16 NIfTI CT: air around an elliptic body (soft tissue), a brighter liver-like blob, noise."""
+    import nibabel
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:size, :size] / size - 0.5
+    body = (x / 0.42) ** 2 + (y / 0.32) ** 2 < 1
+    volume = np.empty((size, size, slices), np.int16)  # X x Y x Z, as NIfTI stores it
+    for z in range(slices):
+        liver = ((x + 0.12) / 0.2) ** 2 + ((y - 0.02) / 0.15) ** 2 < 1 - (2 * z / max(slices - 1, 1) - 1) ** 2
+        hu = np.where(body, 40.0, -1000.0) + np.where(liver, 20.0, 0.0) + rng.normal(0, 15, (size, size))
+        volume[:, :, z] = np.rint(hu).astype(np.int16).T
+    affine = np.diag([-0.8, -0.8, 2.0, 1.0])  # L, P, S voxel axes: the training orientation
+    nibabel.save(nibabel.Nifti1Image(volume, affine), str(path))
+
+
+def run_child(task: dict) -> dict:
+    start = time.perf_counter()
+    paths = [str(REPO_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    result = subprocess.run([sys.executable, "-c", CHILD, json.dumps(task)], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{task['backend']} {task['what']} failed:\n{result.stderr[-3000:]}")
+    line = next(line for line in reversed(result.stdout.splitlines()) if line.startswith("@@"))
+    return dict(json.loads(line[2:]), process_s=time.perf_counter() - start)
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+        cpus = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("CPU(s)"))
+        return f"{model}, {cpus} CPUs"
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, nargs="+", default=[300])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--backends", nargs="+", default=["mindspore", "onnxruntime"],
+                        choices=["mindspore", "onnxruntime"])
+    parser.add_argument("--isolated-forward", action="store_true",
+                        help="also time the forward calls alone in a separate process")
+    args = parser.parse_args()
+    per_slice_input_and_mask = args.size * args.size * 3
+    print(f"CPU: {cpu_name()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; slices {args.slices}, "
+          f"{args.size} x {args.size}, batch {args.batch}", flush=True)
+    rows: Dict[str, List[dict]] = {backend: [] for backend in args.backends}
+    with tempfile.TemporaryDirectory(prefix="unet3plus-bench-volume-") as scratch:
+        folder = Path(scratch)
+        onnx = folder / "unet3plus.onnx"
+        if "onnxruntime" in args.backends:
+            import mindspore as ms
+
+            import unet3plus
+            from unet3plus.export import export_network
+
+            ms.set_seed(0)
+            export_network(unet3plus.UNet3Plus(), onnx, "onnx", (args.batch, 3, args.size, args.size))
+        for slices in args.slices:
+            volume = folder / f"ct{slices}.nii.gz"
+            synthetic_ct(volume, args.size, slices)
+            for backend in args.backends:
+                task = {"backend": backend, "onnx": str(onnx), "volume": str(volume), "batch": args.batch,
+                        "out": str(folder / f"out-{backend}-{slices}"), "what": "end-to-end"}
+                row = dict(run_child(task), slices=slices)
+                if args.isolated_forward:
+                    row["isolated_forward_s"] = run_child(dict(task, what="forward"))["forward_s"]
+                rows[backend].append(row)
+                isolated = (f", forward alone {row['isolated_forward_s']:.1f} s (end-to-end / it "
+                            f"{row['end_to_end_s'] / row['isolated_forward_s']:.3f}x)" if args.isolated_forward else "")
+                print(f"{backend:<12} {slices:>4} slices: end-to-end {row['end_to_end_s']:.1f} s "
+                      f"({row['end_to_end_s'] / slices:.2f} s/slice), forward calls {row['forward_s']:.1f} s, "
+                      f"end-to-end / forward {row['end_to_end_s'] / row['forward_s']:.3f}x "
+                      f"(overhead {100 * (row['end_to_end_s'] / row['forward_s'] - 1):.1f}%){isolated}; "
+                      f"peak RSS {row['peak_rss'] / 2**30:.2f} GiB (before reading {row['rss_before'] / 2**30:.2f}); "
+                      f"backend creation {row['backend_s']:.2f} s (in end-to-end); process {row['process_s']:.1f} s "
+                      f"incl. imports + network {row['setup_s']:.1f} s", flush=True)
+    print("\n| slices | backend | end-to-end s | forward s | end-to-end / forward | peak RSS GiB | process s |")
+    print("|---|---|---|---|---|---|---|")
+    for backend, results in rows.items():
+        for row in results:
+            print(f"| {row['slices']} | {backend} | {row['end_to_end_s']:.1f} | {row['forward_s']:.1f} | "
+                  f"{row['end_to_end_s'] / row['forward_s']:.3f}x | {row['peak_rss'] / 2**30:.2f} | "
+                  f"{row['process_s']:.1f} |")
+    for backend, results in rows.items():
+        if len(results) >= 2:
+            first, last = results[0], results[-1]
+            growth = (last["peak_rss"] - first["peak_rss"]) / (last["slices"] - first["slices"])
+            print(f"{backend}: peak RSS growth {growth / 2**20:.2f} MiB/slice between {first['slices']} and "
+                  f"{last['slices']} slices = {growth / per_slice_input_and_mask:.2f}x the int16 input + uint8 mask "
+                  f"({per_slice_input_and_mask / 2**20:.2f} MiB/slice)")
+
+
+if __name__ == "__main__":
+    main()
