@@ -71,7 +71,7 @@ def fusion_group(args) -> List[Spec]:
     specs = [Spec("GRAPH, UNet3Plus as trained", ["mindspore"])]
     for mode in ("low-resolution", "matmul", "gather", "interpolate"):
         specs.append(Spec(f"GRAPH, BN folded, up-sampling={mode}", ["mindspore", "--optimize", "--upsampling", mode]))
-    specs.append(Spec("PyNative, UNet3Plus as trained", ["mindspore", "--mode", "pynative"]))
+    specs.append(Spec("PyNative eager, UNet3Plus as trained", ["mindspore", "--mode", "pynative", "--eager"]))
     specs.append(Spec("PyNative, BN folded, up-sampling=interpolate", ["mindspore", "--mode", "pynative", "--optimize",
                                                                        "--upsampling", "interpolate"]))
     return specs
