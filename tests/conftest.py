@@ -5,6 +5,7 @@ and a golden test can never quietly stop running (in CI or in a fresh clone).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from loopback_server import LoopbackServer
 from golden import read_golden_io, read_manifest, seeded_network_weights, write_published_format_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The CLI's default backend exports to ONNX once per network and shape; tests of MindSpore's results keep
+# MindSpore, and tests/test_onnx_cache.py clears this to test the default itself.
+os.environ["UNET3PLUS_BACKEND"] = "mindspore"
 
 
 @pytest.fixture(scope="session")

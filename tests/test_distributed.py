@@ -34,8 +34,9 @@ def test_shards_of_an_epoch_are_disjoint():
     assert not shards[0] & shards[1] and shards[0] | shards[1] == set(range(8))
 
 
-def run_two_msrun_workers(tmp_path: Path, *worker_args: str, env: dict = None) -> tuple:
-    """Launch ``msrun_worker.py`` on two loopback workers; return ``(run folder, records folder)``."""
+def run_two_msrun_workers(tmp_path: Path, *worker_args: str, env: dict = None, script: Path = WORKER_SCRIPT) -> tuple:
+    """Launch ``script`` (``msrun_worker.py``: training) on two loopback workers with the arguments ``run folder,
+    records folder, *worker_args``; return ``(run folder, records folder)``."""
     bin_dir = Path(sys.executable).parent
     msrun = shutil.which("msrun", path=str(bin_dir)) or shutil.which("msrun")
     if msrun is None:
@@ -46,7 +47,7 @@ def run_two_msrun_workers(tmp_path: Path, *worker_args: str, env: dict = None) -
     full_env = dict(os.environ, PATH=path, **(env or {}))
     command = [msrun, "--worker_num=2", "--local_worker_num=2", "--master_addr=127.0.0.1",
                f"--master_port={free_port()}", "--join=True", f"--log_dir={logs}", "--cluster_time_out=120",
-               str(WORKER_SCRIPT), str(out), str(records), *worker_args]
+               str(script), str(out), str(records), *worker_args]
     result = subprocess.run(command, cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=300)
     worker_logs = "\n".join(p.read_text()[-3000:] for p in sorted(logs.glob("worker_*.log")))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:] + worker_logs

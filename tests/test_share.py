@@ -251,7 +251,7 @@ def test_publish_refuses_to_overwrite_and_bad_urls(run, tmp_path):
 
 def test_export_takes_size_and_verification_input_from_the_checkpoint(run, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    from unet3plus.cli.export import verification_batch
+    from unet3plus.export import verification_batch
 
     root, trainer = run
     assert main(["export", "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--checkpoint",

@@ -11,6 +11,7 @@ messages: every user-facing error and every OSError is printed as one line, with
 3     the weights could not be downloaded or verified (network, mirror, cache, offline mode)
 4     a file-system error: disk full, permission denied, a file where a folder should be, ...
 5     training stopped: non-finite data, loss or weights (the last good checkpoint is kept)
+6     partly done: ``predict --keep-going`` wrote the inputs it could and named the others
 130   interrupted (Ctrl-C); 143: terminated (SIGTERM)
 ====  =====================================================================================
 """
@@ -28,7 +29,7 @@ from ..errors import UserFacingError
 # Subcommand modules under unet3plus.cli, in the order --help lists them.
 COMMAND_MODULES: tuple = ("demo", "download", "train", "predict", "evaluate", "export", "publish", "preprocess")
 
-EXIT_USAGE, EXIT_FILESYSTEM = 2, 4
+EXIT_USAGE, EXIT_FILESYSTEM, EXIT_PARTIAL = 2, 4, 6
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 

@@ -29,10 +29,12 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-largest", action="store_true", help="keep only the largest connected component")
     group.add_argument("--allow-thin", action="store_true",
                        help="accept volumes with fewer than 3 slices (repeats the edge slices)")
-    group.add_argument("--backend", default="mindspore",
-                       help="mindspore (default), onnxruntime (with --onnx-model), or a registered backend")
-    group.add_argument("--onnx-model", metavar="PATH", help="the .onnx file for --backend onnxruntime "
-                                                             "(make one with 'unet3plus export --format onnx')")
+    group.add_argument("--backend",
+                       help="auto (default, or the UNET3PLUS_BACKEND variable): ONNX Runtime when it is installed, "
+                            "on an ONNX export made once per input shape and kept in the cache folder, else "
+                            "MindSpore; mindspore: always MindSpore, no export; onnxruntime: the --onnx-model file")
+    group.add_argument("--onnx-model", metavar="PATH", help="an .onnx file to run (make one with 'unet3plus export "
+                                                             "--format onnx')")
     group.add_argument("--mode", choices=("auto", "graph", "pynative"), default="auto",
                        help="MindSpore execution: graph compiles once per run (default: auto)")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -72,18 +74,49 @@ def resolve_preset(args: argparse.Namespace, net=None, kind: Optional[str] = Non
 
 
 def inference_model(args: argparse.Namespace):
-    """``(model, backend options)`` for ``predict``: the ONNX file, or the network from the weights options."""
-    from ..errors import InputError
+    """``(model, backend options)`` for ``predict``: the ONNX file, or the network from the weights options.
 
-    if args.backend == "onnxruntime":
+    Fills in ``args.backend`` (``--backend``, else ``UNET3PLUS_BACKEND``, else ``auto``) and shows the
+    backend's choice and any ONNX export on stderr."""
+    from ..errors import InputError
+    from ..inference.engine import default_backend_name
+
+    args.backend = args.backend or default_backend_name()
+    _show_info("unet3plus.inference.engine", "unet3plus.export.cache")
+    if args.backend == "onnxruntime" or (args.backend == "auto" and args.onnx_model):
         if not args.onnx_model:
             raise InputError("--backend onnxruntime needs --onnx-model PATH; make one with "
                              "'unet3plus export --format onnx --out model.onnx'")
         if args.checkpoint:
-            raise InputError("--checkpoint is not used with --backend onnxruntime (the weights are in the "
-                             ".onnx file); drop one of them")
+            raise InputError("--checkpoint is not used with --onnx-model (the weights are in the .onnx file); "
+                             "drop one of them")
         return str(Path(args.onnx_model)), {}
-    return load_network(args), ({"mode": args.mode, "optimize": True} if args.backend == "mindspore" else {})
+    if args.onnx_model:
+        raise InputError(f"--onnx-model is not used with --backend {args.backend}; drop one of them")
+    options = {"mode": args.mode, "optimize": True}
+    if args.backend == "auto":
+        options["cache_dir"] = args.cache_dir
+    return load_network(args), (options if args.backend in ("auto", "mindspore") else {})
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the ``sys.stderr`` of the moment (tests and callers may replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
+        print(self.format(record), file=sys.stderr)
+
+
+def _show_info(*names: str) -> None:
+    """INFO and above of these loggers on stderr, once: the CLI's way to say which backend runs and when a
+    one-time export is under way (all other logging stays as it is)."""
+    for name in names:
+        chosen = logging.getLogger(name)
+        if not any(isinstance(handler, _StderrHandler) for handler in chosen.handlers):
+            chosen.addHandler(_StderrHandler())
+        if chosen.level == logging.NOTSET or chosen.level > logging.INFO:
+            chosen.setLevel(logging.INFO)
 
 
 def check_output_folder(folder: Path, overwrite: bool) -> None:

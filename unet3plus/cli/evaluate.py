@@ -12,10 +12,10 @@ def register(subparsers) -> None:
         "evaluate", help="LiTS metrics (Dice, Jaccard/VOE, RVD, ASSD/RMSD/MSSD/HD95 in mm, lesion detection) of "
                          "existing masks or of the model, against labels (table, CSV, JSON, PNG)",
         description="Score segmentations against their labels. Existing masks need no model: --predictions DIR "
-                    "--labels DIR (NIfTI or PNG, paired by name; a _mask suffix and segmentation-N for volume-N "
-                    "are understood). Or predict with the model first: --images/--masks (2-D files paired by name, "
-                    "use --preset image for them) or --volumes [--labels] (NIfTI, volume-N with segmentation-N). "
-                    "Distances are in mm from each label file's voxel spacing.")
+                    "--labels DIR (NIfTI, DICOM SEG or PNG, paired by name; a _mask or _seg suffix and segmentation-N "
+                    "for volume-N are understood). Or predict with the model first: --images/--masks (2-D files "
+                    "paired by name, use --preset image for them) or --volumes [--labels] (NIfTI, volume-N with "
+                    "segmentation-N). Distances are in mm from each label file's voxel spacing.")
     data = parser.add_argument_group("data")
     data.add_argument("--predictions", help="folder of existing predicted masks (scored without a model)")
     data.add_argument("--images", help="folder of 2-D images to predict")

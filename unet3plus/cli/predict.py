@@ -1,54 +1,166 @@
-"""``unet3plus predict INPUT... --out DIR``: masks, overlays and (on request) probabilities."""
+"""``unet3plus predict INPUT... --out DIR``: masks, overlays and (on request) probabilities.
+
+Every input is read and checked before the first output is written; ``--keep-going`` predicts the good ones
+and names the others (exit status 6). Under ``msrun`` each worker predicts every ``world_size``-th input.
+"""
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from pathlib import Path
+from typing import Dict, List, Tuple
 
+from . import EXIT_PARTIAL
 from ._options import add_inference_options, add_weights_options, check_output_folder
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "predict", help="segment CT volumes/slices (NIfTI, DICOM, PNG/JPEG, .npy) and write masks and overlays",
-        description="Segment each INPUT (a NIfTI volume, a DICOM file or series folder, a PNG/JPEG image or a .npy "
-                    "array) and write <name>_mask (NIfTI for NIfTI input, with its affine and header, and for a "
-                    "DICOM series, on its grid, beside a DICOM SEG <name>_seg.dcm; PNG for one slice; .npy "
-                    "otherwise), <name>_overlay.png and, with --probabilities, <name>_probabilities.")
+        "predict", help="segment CT volumes/slices (NIfTI, DICOM, PNG/JPEG, .npy; files or folders) and write "
+                        "masks and overlays",
+        description="Segment each INPUT (a NIfTI volume, a DICOM file or series folder, a PNG/JPEG image, a .npy "
+                    "array, or a folder of such files) and write <name>_mask (NIfTI for NIfTI input, with its "
+                    "affine and header, and for a DICOM series, on its grid, beside a DICOM SEG <name>_seg.dcm; PNG "
+                    "for one slice; .npy otherwise), <name>_overlay.png and, with --probabilities, "
+                    "<name>_probabilities. CT inputs get the model's volume preset, 2-D images (and uint8 .npy) the "
+                    "image preset. Every input is read and checked before anything is written. Under msrun, the "
+                    "inputs are shared out among the workers.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     parser.add_argument("--probabilities", action="store_true", help="also write the probabilities")
     parser.add_argument("--series", metavar="UID", help="the SeriesInstanceUID to read from a DICOM folder that "
                                                           "holds several series")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="predict the inputs that can be read even if others cannot; the summary names the "
+                             "failed ones and the exit status is 6")
     add_weights_options(parser)
     add_inference_options(parser)
     parser.set_defaults(run=run)
 
 
+class _Presets:
+    """The preset of each input kind, resolved once (``--preset``, the checkpoint's input, or the default)."""
+
+    def __init__(self, args: argparse.Namespace, net) -> None:
+        from ..inference.presets import preset_for_model
+
+        self.args, self.net, self.chosen = args, net, {}
+        self.trained = preset_for_model(net) if net is not None else None
+
+    def __call__(self, kind: str):
+        from ..inference import get_preset
+        from ._options import resolve_preset
+
+        if kind not in self.chosen:
+            self.chosen[kind] = get_preset(resolve_preset(self.args, self.net, kind))
+            if self.trained is not None and not self.args.preset and self.trained.kind != kind:
+                logger.warning("the model was trained on %s input (%s); %s inputs get the '%s' preset (pass "
+                               "--preset to choose another)", self.trained.kind, self.trained.description, kind,
+                               self.chosen[kind].name)
+        return self.chosen[kind]
+
+
+def _check_all(items, args, presets, fixed_shape) -> Tuple[Dict[int, object], List[Tuple[object, Exception]]]:
+    """Read and check every input: ``{index: CheckedInput}`` of the good ones and ``(item, error)`` of the
+    others. Inputs are checked last first and only the last checked keeps its pixels, so that memory holds
+    one input and the first one to predict is not read twice."""
+    from ..errors import UserFacingError
+    from ..inference.inputs import check_input
+
+    checked: Dict[int, object] = {}
+    failures = []
+    for index in reversed(range(len(items))):
+        try:
+            checked[index] = check_input(items[index], presets, series=args.series, allow_thin=args.allow_thin,
+                                         fixed_shape=fixed_shape)
+        except UserFacingError as error:
+            failures.append((items[index], error))
+            continue
+        for other in checked:
+            if other != index:
+                checked[other].source = None  # read again when its turn comes
+    return checked, failures[::-1]
+
+
+def _report(item, error: Exception) -> None:
+    from ..inference.inputs import error_with_path
+
+    print(f"unet3plus predict: error: {error_with_path(item, error)}", file=sys.stderr)
+
+
+def _predict_each(mine, checked, args, backend, out: Path) -> List[object]:
+    """Predict and write this worker's checked inputs in order; return those that failed (``--keep-going``)."""
+    from ..errors import UserFacingError
+    from ..inference import predict, read_input, write_prediction
+
+    failed = []
+    for index, item in enumerate(mine):
+        if index not in checked:
+            continue
+        try:
+            source = checked[index].source or read_input(item.path, series=args.series)
+            prediction = predict(backend, source, preset=checked[index].preset, threshold=args.threshold,
+                                 batch_size=args.batch_size, keep_largest=args.keep_largest,
+                                 allow_thin=checked[index].allow_thin, progress=not args.no_progress)
+        except UserFacingError as error:
+            if not args.keep_going:
+                raise
+            _report(item, error)
+            failed.append(item)
+            continue
+        finally:
+            checked[index].source = None
+        written = write_prediction(prediction, out, name=item.name, probabilities=args.probabilities)
+        print(f"{item.path}: {prediction.mask.shape} foreground {100 * prediction.foreground_fraction:.2f}% -> "
+              + ", ".join(str(p) for p in written))
+    return failed
+
+
+def _failure_line(failures, n_failed: int, n_inputs: int, keep_going: bool) -> str:
+    from ..inference.inputs import error_with_path
+
+    if not failures:
+        return (f"{n_failed} of {n_inputs} inputs cannot be predicted (found by the other msrun workers; see their "
+                "errors), so nothing was written")
+    listed = "; ".join(error_with_path(item, error) for item, error in failures)
+    if n_failed == 1 and n_inputs == 1:
+        return listed
+    advice = "" if keep_going else "; fix or remove them, or pass --keep-going to predict the others"
+    return f"{n_failed} of {n_inputs} inputs cannot be predicted, so nothing was written: {listed}{advice}"
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..files import stem_of
-    from ..inference import create_backend, predict, read_input, write_prediction
-    from ._options import inference_model, resolve_preset
+    from ..inference import create_backend
+    from ..inference.inputs import expand_inputs
+    from ..training.distributed import Distributed
+    from ._options import inference_model
 
+    dist = Distributed.setup(data_parallel=False)  # first: msrun's scheduler process serves the job and exits here
     out = Path(args.out)
+    items = expand_inputs(args.inputs)
     check_output_folder(out, args.overwrite)
-    names = [stem_of(Path(p)) for p in args.inputs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise InputError(f"several inputs share the name(s) {', '.join(duplicates)}, so their outputs would "
-                         "overwrite each other; rename them or predict them into different --out folders")
-    missing = [p for p in args.inputs if not Path(p).exists()]
-    if missing:
-        raise InputError(f"input(s) not found: {', '.join(missing)}; check the paths")
     model, options = inference_model(args)
-    preset = resolve_preset(args, model if not isinstance(model, str) else None)
     backend = create_backend(model, args.backend, **options)  # once: a compiled graph serves every input
-    for path in args.inputs:
-        prediction = predict(backend, read_input(path, series=args.series), preset=preset, threshold=args.threshold,
-                             batch_size=args.batch_size, keep_largest=args.keep_largest, allow_thin=args.allow_thin,
-                             progress=not args.no_progress)
-        written = write_prediction(prediction, out, probabilities=args.probabilities)
-        print(f"{path}: {prediction.mask.shape} foreground {100 * prediction.foreground_fraction:.2f}% -> "
-              + ", ".join(str(p) for p in written))
-    return 0
+    presets = _Presets(args, model if not isinstance(model, str) else None)
+    mine = dist.shard(items)
+    checked, failures = _check_all(mine, args, presets, backend.fixed_shape)
+    n_failed = dist.total(len(failures))  # every worker has checked its inputs before any writes
+    if n_failed and (not args.keep_going or n_failed == len(items)):
+        raise InputError(_failure_line(failures, n_failed, len(items), args.keep_going))
+    for item, error in failures:
+        _report(item, error)
+    failed = [item for item, _ in failures] + _predict_each(mine, checked, args, backend, out)
+    if not args.keep_going:  # nothing failed (a failure raised above); no worker waits for a count that never comes
+        return 0
+    n_failed = dist.total(len(failed))
+    if not n_failed:
+        return 0
+    others = " (and on the other msrun workers: see their output)" if n_failed > len(failed) else ""
+    print(f"predicted {len(items) - n_failed} of {len(items)} inputs; failed: "
+          + (", ".join(str(item.path) for item in failed) or "none here") + others)
+    return EXIT_PARTIAL

@@ -43,14 +43,34 @@ def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: 
         raise InputError(f"{path} already exists; choose another --out or pass --overwrite")
     net.set_train(False)
     example = ms.Tensor(np.zeros(shape, np.float32))
+    # Through a wrapper cell: exporting a network whose compiled plain call (networks/compiled.py) has run
+    # fails inside MindSpore 2.10 ("i: 6 out of range" at a BatchNorm); the wrapper's graph is a new one.
+    exported = _export_cell(net)
     with atomic_path(path) as temporary:
         if file_format == "onnx":  # ms.export(file_format="ONNX") is deprecated in favour of ms.onnx.export
-            ms.onnx.export(net, example, file_name=str(temporary))
+            ms.onnx.export(exported, example, file_name=str(temporary))
         else:
-            ms.export(net, example, file_name=str(temporary), file_format=file_format.upper())
+            ms.export(exported, example, file_name=str(temporary), file_format=file_format.upper())
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise RuntimeError(f"MindSpore did not write {temporary}")
     return path
+
+
+def _export_cell(net: Any) -> Any:
+    """``net`` inside a cell of its own (see ``export_network``)."""
+    from mindspore import nn
+
+    class ExportCell(nn.Cell):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def construct(self, x):
+            return self.inner(x)
+
+    cell = ExportCell(net)
+    cell.set_train(False)
+    return cell
 
 
 def compare_onnx(net: Any, onnx_path: Union[str, "os.PathLike[str]"], batch: Optional[np.ndarray] = None,
@@ -68,3 +88,22 @@ def compare_onnx(net: Any, onnx_path: Union[str, "os.PathLike[str]"], batch: Opt
     net.set_train(False)
     ms_logits = net(ms.Tensor(batch)).asnumpy()
     return float(np.abs(onnx_logits - ms_logits).max()), onnx_logits
+
+
+def verification_batch(net: Any, shape: Sequence[int], seed: int = 0) -> np.ndarray:
+    """Random raw images fed through the preset the model was trained with (its input config), cropped or
+    padded to ``shape``: the value range the network really sees, not uniform noise."""
+    from ..inference.presets import get_preset, preset_for_model
+
+    preset = preset_for_model(net) or get_preset("lits2017")
+    rng = np.random.default_rng(seed)
+    batch_size, _, height, width = shape
+    if preset.kind == "volume":
+        prepared = preset(rng.uniform(-300.0, 400.0, (batch_size, height, width)).astype(np.float32), allow_thin=True)
+    else:
+        prepared = np.concatenate([preset(rng.integers(0, 256, (height, width), dtype=np.uint8))
+                                   for _ in range(batch_size)])
+    batch = np.zeros(tuple(shape), np.float32)
+    h, w = min(height, prepared.shape[2]), min(width, prepared.shape[3])
+    batch[:, :, :h, :w] = prepared[:batch_size, :, :h, :w]
+    return batch

@@ -19,11 +19,13 @@ import numpy as np
 from .._atomic import atomic_path
 from .._optional import require
 from ..files import DICOM_EXTENSIONS, extension_of
-from .readers import LoadedInput, ReadError, _dicom_hu, _unreadable, is_dicom_file
+from .readers import LoadedInput, ReadError, _dicom_hu, _unreadable, is_dicom_file, nifti_input
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SeriesGeometry", "can_write_segmentation", "read_series", "series_geometry", "write_segmentation"]
+__all__ = ["SeriesGeometry", "can_write_segmentation", "is_segmentation_file", "read_segmentation", "read_series",
+           "series_geometry",
+           "write_segmentation"]
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SPACING_TOLERANCE = 0.01  # relative: slice steps may differ by 1% (rounded positions)
@@ -55,6 +57,9 @@ def series_geometry(datasets: Sequence[Any], where: Path) -> SeriesGeometry:
             raise ReadError(f"the slices of {where} have different ImageOrientationPatient; a series must be one "
                             "stack of parallel slices (split it, or choose another --series)")
     row_spacing, column_spacing = (float(v) for v in first.PixelSpacing)
+    if not (row_spacing > 0 and column_spacing > 0):  # NaN fails too
+        raise ReadError(f"the PixelSpacing of {where} is {row_spacing:g} x {column_spacing:g} mm, which places every "
+                        "pixel at one point; fix the header (mm between pixel centres, both > 0)")
     normal = _normal(first)
     positions = np.array([np.asarray(d.ImagePositionPatient, float) for d in datasets])
     if len(datasets) > 1:
@@ -103,6 +108,8 @@ def _series_in(folder: Path) -> Dict[str, List[Tuple[Path, Any]]]:
             dataset = pydicom.dcmread(str(file))
         except Exception as error:
             raise _unreadable(file, "a DICOM image", error) from error
+        if getattr(dataset, "Modality", "") == "SEG":
+            continue  # a segmentation beside its images (this package writes <name>_seg.dcm) is not a slice
         if "PixelData" in dataset:
             series.setdefault(str(getattr(dataset, "SeriesInstanceUID", "")), []).append((file, dataset))
         elif "Rows" in dataset and getattr(dataset, "Modality", "") != "SEG":  # an image header, pixels lost
@@ -197,3 +204,33 @@ def write_segmentation(path: Path, mask: np.ndarray, source: LoadedInput, n_segm
     with atomic_path(path) as temporary:
         segmentation.save_as(str(temporary))
     return Path(path)
+
+
+def is_segmentation_file(path: Path) -> bool:
+    """A ``.dcm``/``.dicom`` file holding a DICOM Segmentation (its header says Modality SEG)."""
+    if extension_of(path) not in DICOM_EXTENSIONS:
+        return False
+    pydicom = require("pydicom", "dicom", "Reading DICOM Segmentation objects")
+    try:
+        return getattr(pydicom.dcmread(str(path), stop_before_pixels=True), "Modality", "") == "SEG"
+    except Exception:  # not DICOM after all: the caller skips it like any other unknown file
+        return False
+
+
+def read_segmentation(path: Path) -> LoadedInput:
+    """A DICOM Segmentation as a label map (each voxel its segment number, 0 outside every segment) on the
+    grid of the images it was drawn on, in the training orientation like a NIfTI mask, so that it is scored
+    against NIfTI labels of the same series (``unet3plus evaluate --predictions``)."""
+    highdicom = require("highdicom", "dicom", "Reading DICOM Segmentation objects")
+    nibabel = require("nibabel", "nifti", "Reading DICOM Segmentation objects")
+    try:
+        segmentation = highdicom.seg.segread(str(path))
+        volume = segmentation.get_volume(combine_segments=True, relabel=False, dtype=np.uint8)
+    except Exception as error:
+        raise ReadError(f"cannot read {path} as a DICOM Segmentation on a regular grid: {error}. Check that the file "
+                        "is complete; a SEG of a tilted or unevenly spaced series has no single grid") from error
+    image = volume.to_nibabel()
+    data = np.asarray(image.dataobj)
+    if data.ndim == 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    return nifti_input(nibabel, image, data, Path(path), kind="mask")

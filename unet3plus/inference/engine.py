@@ -7,6 +7,9 @@ file; ``None`` otherwise). Faster paths (folded BatchNorm, other runtimes) plug 
 """
 from __future__ import annotations
 
+import importlib.util
+import logging
+import os
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -14,8 +17,11 @@ import numpy as np
 from .._optional import require
 from ..errors import InputError
 
+logger = logging.getLogger(__name__)
+
 BackendFactory = Callable[..., "InferenceBackend"]
 GRAPH_MIN_BATCHES = 4  # "auto" compiles from this many batches on (see MindSporeBackend)
+BACKEND_VARIABLE = "UNET3PLUS_BACKEND"  # the CLI's default --backend (else "auto")
 
 
 class InferenceBackend:
@@ -115,7 +121,94 @@ class OnnxRuntimeBackend(InferenceBackend):
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
+class CachedOnnxBackend(InferenceBackend):
+    """A MindSpore network run by ONNX Runtime, from an export made once per input shape and kept in the
+    cache folder (``unet3plus.export.cache``: keyed by the network's SHA-256, the shape and the versions,
+    checked against MindSpore when made, verified by hash when reused).
+
+    Takes any batch shape (``fixed_shape`` is None): the first batch of each ``C x H x W`` picks the export;
+    smaller batches of that size are zero-padded to it. If exporting fails, it warns and runs the network
+    in MindSpore (``fallback_options``) instead.
+    """
+
+    def __init__(self, net: Any, *, cache_dir: Any = None, **fallback_options: Any) -> None:
+        require("onnxruntime", "onnx", "The ONNX Runtime backend")
+        self.net, self.cache_dir, self.fallback_options = net, cache_dir, fallback_options
+        self._network: Optional[str] = None
+        self._sessions: Dict[Tuple[int, ...], OnnxRuntimeBackend] = {}
+        self._fallback: Optional[MindSporeBackend] = None
+        self._n_batches = 0
+
+    def prepare(self, n_batches: int) -> None:
+        self._n_batches = n_batches
+        if self._fallback is not None:
+            self._fallback.prepare(n_batches)
+
+    def _session(self, shape: Tuple[int, ...]) -> Optional[OnnxRuntimeBackend]:
+        session = self._sessions.get(shape[1:])
+        if session is not None and session.fixed_shape[0] >= shape[0]:
+            return session
+        from ..export.cache import cached_onnx, network_sha256
+
+        try:
+            if self._network is None:
+                self._network = network_sha256(self.net)
+            path = cached_onnx(self.net, shape, cache_dir=self.cache_dir, network=self._network)
+            session = self._sessions[shape[1:]] = OnnxRuntimeBackend(path)
+            return session
+        except Exception as error:  # any export failure: the slower backend still gives the right answer
+            logger.warning("ONNX export failed (%s); running MindSpore instead (--backend mindspore skips the "
+                           "export)", " ".join(str(error).split()) or type(error).__name__)
+            self._fallback = MindSporeBackend(self.net, **self.fallback_options)
+            self._fallback.prepare(self._n_batches)
+            return None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        session = None if self._fallback is not None else self._session(tuple(batch.shape))
+        if session is None:
+            return self._fallback(batch)
+        real = batch.shape[0]
+        if real < session.fixed_shape[0]:
+            batch = np.concatenate([batch, np.zeros((session.fixed_shape[0] - real,) + batch.shape[1:], batch.dtype)])
+        return session(batch)[:real]
+
+
+def onnxruntime_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _exportable(model: Any) -> bool:
+    from ..networks import UNet3Plus
+
+    return isinstance(model, UNet3Plus)
+
+
+def fastest_backend(model: Any, *, cache_dir: Any = None, **mindspore_options: Any) -> InferenceBackend:
+    """The ``"auto"`` backend: ONNX Runtime when it is installed (on a cached export for a network, on the
+    file for an ``.onnx`` path), else MindSpore with ``mindspore_options`` (``mode="auto"`` compiles a graph
+    whenever that pays). Logs its choice (INFO; the CLI shows it)."""
+    if str(model).lower().endswith(".onnx"):
+        return OnnxRuntimeBackend(model)
+    mindspore_options.setdefault("optimize", True)  # a folded copy when MindSpore runs it: same logits, faster
+    if onnxruntime_available() and _exportable(model):
+        from ..export.cache import onnx_cache_dir
+
+        logger.info("backend: onnxruntime, on an ONNX export made once per input shape and kept in %s (--backend "
+                    "mindspore runs MindSpore instead)", onnx_cache_dir(cache_dir))
+        return CachedOnnxBackend(model, cache_dir=cache_dir, **mindspore_options)
+    why = "onnxruntime is not installed" if not onnxruntime_available() else f"a {type(model).__name__} is not exported"
+    logger.info("backend: mindspore (%s%s)", why,
+                "; pip install 'unet3plus[onnx]' for the faster ONNX Runtime backend" if "installed" in why else "")
+    return MindSporeBackend(model, **mindspore_options)
+
+
+def default_backend_name() -> str:
+    """The CLI's default ``--backend``: ``UNET3PLUS_BACKEND`` if set, else ``"auto"``."""
+    return os.environ.get(BACKEND_VARIABLE) or "auto"
+
+
 _BACKENDS: Dict[str, BackendFactory] = {
+    "auto": fastest_backend,
     "mindspore": MindSporeBackend,
     "onnxruntime": OnnxRuntimeBackend,
 }

@@ -7,6 +7,7 @@ grid (same shape and, where both have one, the same affine).
 """
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
@@ -19,13 +20,17 @@ from ..metrics.classes import check_label_values
 from ..metrics.surface import check_spacing
 from .pairing import case_key
 from .predict import predict
-from ..files import IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
+from ..files import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
+from .dicom import is_segmentation_file
 from .readers import LoadedInput, read_input
 from .scores import Evaluation
 
 MASK_EXTENSIONS = NIFTI_EXTENSIONS + IMAGE_EXTENSIONS
 MASK_SUFFIX = re.compile(r"[_-](mask|pred|prediction|seg)$", re.IGNORECASE)
+NOT_A_MASK = re.compile(r"_(overlay|probabilities)$")  # predict's other outputs beside its masks
 AFFINE_TOLERANCE_MM = 1e-3
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Evaluation", "evaluate", "pair_predictions", "score_masks", "scored_classes"]
 
@@ -49,17 +54,30 @@ def _mask_key(path: Path) -> str:
 
 def _mask_files(folder: Path, role: str) -> List[Path]:
     if not Path(folder).is_dir():
-        raise InputError(f"{folder} is not a folder; --{role} takes a folder of NIfTI or PNG masks")
-    files = [path for path in sorted(Path(folder).rglob("*"))
-             if path.is_file() and extension_of(path) in MASK_EXTENSIONS and not path.name.startswith(".")]
+        raise InputError(f"{folder} is not a folder; --{role} takes a folder of NIfTI, DICOM SEG or PNG masks")
+    files = [path for path in sorted(Path(folder).rglob("*")) if path.is_file() and not path.name.startswith(".")
+             and not NOT_A_MASK.search(stem_of(path))
+             and (extension_of(path) in MASK_EXTENSIONS or is_segmentation_file(path))]
     if not files:
-        raise InputError(f"no masks (NIfTI or PNG) under {folder}; point --{role} at the folder holding them")
-    return files
+        raise InputError(f"no masks (NIfTI, DICOM SEG or PNG) under {folder}; point --{role} at the folder holding "
+                         "them")
+    return _one_file_per_case(files)
+
+
+def _one_file_per_case(files: List[Path]) -> List[Path]:
+    """``predict`` writes a DICOM series' mask twice (``_mask.nii.gz`` and ``_seg.dcm``): the NIfTI is scored."""
+    other_keys = {_mask_key(path) for path in files if extension_of(path) not in DICOM_EXTENSIONS}
+    kept = [path for path in files
+            if extension_of(path) not in DICOM_EXTENSIONS or _mask_key(path) not in other_keys]
+    for path in sorted(set(files) - set(kept)):
+        logger.info("%s: scoring the NIfTI/PNG mask of the same name instead of this DICOM SEG", path)
+    return kept
 
 
 def pair_predictions(predictions_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, Path]]:
-    """``(case, prediction, labels)`` paired by name: the same stem, ignoring a ``_mask`` suffix (what
-    ``unet3plus predict`` writes) and reading ``segmentation-N`` as ``volume-N`` (LiTS)."""
+    """``(case, prediction, labels)`` paired by name: the same stem, ignoring a ``_mask`` (or ``_seg``) suffix
+    (what ``unet3plus predict`` writes) and reading ``segmentation-N`` as ``volume-N`` (LiTS). Masks are NIfTI,
+    PNG or DICOM SEG (read back onto the grid of the images it references)."""
     folders = (Path(predictions_dir), Path(labels_dir))
     return pair_by_key(_mask_files(folders[0], "predictions"), _mask_files(folders[1], "labels"),
                        roles=("prediction", "label"), folders=folders, key=_mask_key,
@@ -133,7 +151,7 @@ class _Scorer:
 
 def score_masks(cases: Iterable[Tuple[str, Path, Path]], *, classes: str = "binary",
                 spacing: Optional[Sequence[float]] = None) -> Evaluation:
-    """Score existing ``(name, prediction, labels)`` mask files (NIfTI or PNG); no model is involved."""
+    """Score existing ``(name, prediction, labels)`` mask files (NIfTI, DICOM SEG or PNG); no model is involved."""
     scorer = _Scorer(classes, spacing)
     for name, prediction_path, label_path in cases:
         predicted, source = _read_labels(Path(prediction_path), classes == "binary")

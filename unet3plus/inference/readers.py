@@ -119,8 +119,14 @@ def read_nifti(path: Path) -> LoadedInput:
         data = data[:, :, np.newaxis]
     if data.ndim != 3:
         raise ReadError(f"{path} holds a {data.ndim}-D image of shape {data.shape}; expected one 3-D CT volume")
+    return nifti_input(nibabel, image, data, path)
+
+
+def nifti_input(nibabel: Any, image: Any, data: np.ndarray, path: Path, kind: str = "volume") -> LoadedInput:
+    """``data`` (the ``X x Y x Z`` voxels of the NIfTI ``image``) as a :class:`LoadedInput` in the training
+    orientation. DICOM SEG masks come through here too, so they land on the grid their NIfTI labels do."""
     data, affine, spacing, back = _to_training_orientation(nibabel, image, data)
-    return LoadedInput(stem_of(path), "volume", nifti_to_slices(data), path, nifti=image, spacing=spacing,
+    return LoadedInput(stem_of(path), kind, nifti_to_slices(data), path, nifti=image, spacing=spacing,
                        affine=affine, metadata={"to_file_orientation": back})
 
 
@@ -192,15 +198,42 @@ def _dicom_hu(dataset: Any) -> np.ndarray:
 
 
 def read_dicom_file(path: Path) -> LoadedInput:
+    """One DICOM image file (a slice, or a multi-frame volume) in HU, with its spacing in mm where the
+    header states it (PixelSpacing; SpacingBetweenSlices or SliceThickness, NaN when neither is given).
+    A DICOM Segmentation is read as the mask it holds (``dicom.read_segmentation``)."""
     pydicom = require("pydicom", "dicom", "Reading DICOM files")
     try:
         dataset = pydicom.dcmread(str(path))
+    except Exception as error:
+        raise _unreadable(path, "a DICOM image", error) from error
+    if getattr(dataset, "Modality", "") == "SEG":
+        from .dicom import read_segmentation
+
+        return read_segmentation(path)
+    if "PixelData" not in dataset and "Rows" in dataset:  # an image header whose pixels were lost or left out
+        raise ReadError(f"{path} is a DICOM image without pixel data (a header-only copy?); replace it with the "
+                        "complete file")
+    if "PixelData" not in dataset:
+        raise _unreadable(path, "a DICOM image", ValueError("it holds no image (cut short, or a DICOMDIR or report?)"))
+    try:
         volume = _dicom_hu(dataset)
     except ReadError:
         raise
     except Exception as error:
         raise _unreadable(path, "a DICOM image", error) from error
-    return LoadedInput(stem_of(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")})
+    return LoadedInput(stem_of(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")},
+                       spacing=dicom_file_spacing(dataset))
+
+
+def dicom_file_spacing(dataset: Any) -> Optional[Tuple[float, float, float]]:
+    """mm along ``Z x H x W`` of one DICOM image: the slice step (SpacingBetweenSlices, else SliceThickness;
+    NaN when neither is stated) and PixelSpacing (rows, columns); None without PixelSpacing. A zero or
+    negative value is kept, so that the distance metrics refuse it with the file's name."""
+    pixel = getattr(dataset, "PixelSpacing", None)
+    if pixel is None or len(pixel) != 2:
+        return None
+    step = getattr(dataset, "SpacingBetweenSlices", None) or getattr(dataset, "SliceThickness", None)
+    return (float(step) if step not in (None, "") else float("nan"), float(pixel[0]), float(pixel[1]))
 
 
 def read_dicom_series(folder: Path, series: Optional[str] = None) -> LoadedInput:

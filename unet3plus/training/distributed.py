@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import List, Sequence, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def launched_by_msrun() -> bool:
@@ -37,8 +40,9 @@ class Distributed:
         return self.rank == 0
 
     @classmethod
-    def setup(cls, enable: bool = None) -> "Distributed":
-        """Join the msrun job (when launched by msrun, or when ``enable``) and switch to data-parallel."""
+    def setup(cls, enable: bool = None, *, data_parallel: bool = True) -> "Distributed":
+        """Join the msrun job (when launched by msrun, or when ``enable``) and, for training
+        (``data_parallel``), switch to data-parallel; ``predict`` only needs the rank to shard its inputs."""
         if enable is None:
             enable = launched_by_msrun()
         if not enable:
@@ -47,8 +51,17 @@ class Distributed:
         from mindspore.communication import get_group_size, get_rank, init
 
         init()
-        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
+        if data_parallel:
+            ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
         return cls(rank=get_rank(), world_size=get_group_size())
+
+    def shard(self, items: Sequence[T]) -> List[T]:
+        """This worker's share of ``items``: every ``world_size``-th from ``rank`` (all of them alone)."""
+        return list(items[self.rank::self.world_size])
+
+    def total(self, count: int) -> int:
+        """``count`` summed over the workers (this worker's own count when alone)."""
+        return int(round(float(self.all_reduce_mean(np.array([count], np.float32))[0]) * self.world_size))
 
     def barrier(self) -> None:
         """Wait until every worker gets here (an all-reduce of a scalar)."""
