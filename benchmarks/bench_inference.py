@@ -13,8 +13,8 @@ product timed in the same interleaved rounds.
 
 PyTorch and onnxruntime come from the ``bench`` extra; give it a virtual environment of its own::
 
-    python3 -m venv /work/venvs/bench && /work/venvs/bench/bin/pip install -e ".[bench]"
-    /work/venvs/bench/bin/python benchmarks/bench_inference.py [--checkpoint PATH] [--rounds 7] [--batches 1 2] [--compile]
+    python3 -m venv ../bench-venv && ../bench-venv/bin/pip install -e ".[bench]"
+    ../bench-venv/bin/python benchmarks/bench_inference.py [--checkpoint PATH] [--rounds 7] [--batches 1 2] [--compile]
 """
 from __future__ import annotations
 
