@@ -107,8 +107,9 @@ def run_side_by_side(specs: Sequence[Spec], common_args: Sequence[str], rounds: 
                 workers.append(Worker(spec, common_args, scratch_dir))
                 if not concurrent_start:
                     workers[-1].wait_ready()
-            for worker in workers:
-                worker.wait_ready()
+            if concurrent_start:
+                for worker in workers:
+                    worker.wait_ready()
             outputs = {w.spec.label: w.save_logits(scratch_dir / f"logits{i}.npy") for i, w in enumerate(workers)
                        if w.spec.check_logits}
             reference = outputs[reference_label or specs[0].label]

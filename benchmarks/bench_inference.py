@@ -1,13 +1,20 @@
 """Inference speed at 512x512, batch 1 and 2: every backend side by side, interleaved, in one run.
 
-Backends: MindSpore PyNative, MindSpore GRAPH (the package out of the box: ``import unet3plus``, no
-environment variables), MindSpore GRAPH after ``optimize_for_inference``, PyTorch eager and
-``torch.compile`` on the same architecture and weights (``benchmarks/torch_unet3plus.py``), and
-onnxruntime on the ONNX export. Every backend's logits are checked against MindSpore PyNative's before
-timing. The FLOP floor is the network's convolution FLOPs (counted from its cells) over the peak of a
-4096^3 float32 matrix product timed in the same interleaved rounds.
+The first row is what a user types: ``net = create_network(checkpoint=...)``, ``net.set_train(False)``,
+``net(x)`` in MindSpore's default PyNative mode, which runs one compiled forward per input shape
+(``unet3plus/networks/compiled.py``). Beside it: the eager PyNative call (``net.compiled_eval = False``),
+GRAPH mode, GRAPH after ``optimize_for_inference``, PyTorch eager NCHW and channels-last on the same
+architecture and weights (``benchmarks/torch_unet3plus.py``), optionally ``torch.compile``, and onnxruntime
+on the ONNX export with the session options ``predict`` uses. Every ratio is to PyTorch eager NCHW in the
+same run. Every backend's logits are checked against eager PyNative's before timing. Workers start one at
+a time and each times its first call alone (for the plain call: compilation + one forward). The FLOP floor
+is the network's convolution FLOPs (counted from its cells) over the peak of a 4096^3 float32 matrix
+product timed in the same interleaved rounds.
 
-    python benchmarks/bench_inference.py [--checkpoint PATH] [--rounds 5] [--batches 1 2] [--no-compile]
+PyTorch and onnxruntime come from the ``bench`` extra; give it a virtual environment of its own::
+
+    python3 -m venv ../bench-venv && ../bench-venv/bin/pip install -e ".[bench]"
+    ../bench-venv/bin/python benchmarks/bench_inference.py [--checkpoint PATH] [--rounds 7] [--batches 1 2] [--compile]
 """
 from __future__ import annotations
 
@@ -21,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_CHECKPOINT, machine_line, median  # noqa: E402
 from _harness import Spec, format_table, run_side_by_side  # noqa: E402
 
-DEFAULT_LABEL = "MindSpore GRAPH (package default)"
-EAGER_LABEL = "PyTorch eager"  # out of the box: NCHW, no environment variables
+PLAIN_LABEL = "MindSpore net(x), default (PyNative, compiled)"
+PYNATIVE_EAGER_LABEL = "MindSpore PyNative eager (compiled_eval=False)"
+EAGER_LABEL = "PyTorch eager NCHW"  # out of the box: no environment variables
+CHANNELS_LAST_LABEL = "PyTorch eager, channels-last"
 PEAK_LABEL = "peak matmul (not a backend)"
 
 
@@ -61,21 +70,19 @@ def has_optimizer() -> bool:
     return True
 
 
-def specs_for(args: argparse.Namespace, onnx_files: dict) -> List[Spec]:
-    specs = [Spec("MindSpore PyNative", ["mindspore", "--mode", "pynative"]),
-             Spec(DEFAULT_LABEL, ["mindspore", "--mode", "graph"])]
+def specs_for(args: argparse.Namespace, onnx_path: Path) -> List[Spec]:
+    specs = [Spec(PLAIN_LABEL, ["mindspore", "--mode", "pynative"]),
+             Spec(PYNATIVE_EAGER_LABEL, ["mindspore", "--mode", "pynative", "--eager"]),
+             Spec("MindSpore GRAPH", ["mindspore", "--mode", "graph"])]
     if has_optimizer():
         specs.append(Spec("MindSpore GRAPH + optimize_for_inference", ["mindspore", "--mode", "graph", "--optimize"]))
-        specs.append(Spec("MindSpore GRAPH + optimize_for_inference, jit O1",
-                          ["mindspore", "--mode", "graph", "--optimize", "--jit-level", "O1"]))
     specs.append(Spec(EAGER_LABEL, ["torch"]))
-    specs.append(Spec("PyTorch eager, channels-last", ["torch", "--channels-last"]))
-    if not args.no_compile:
+    specs.append(Spec(CHANNELS_LAST_LABEL, ["torch", "--channels-last"]))
+    if args.compile:
         specs.append(Spec("torch.compile", ["torch", "--compile"]))
-    for label, path in onnx_files.items():
-        specs.append(Spec(label + ", default session", ["onnxruntime", "--onnx", str(path)]))
-        # spinning intra-op threads lose to other processes on a shared machine (RESULTS.md: ort group)
-        specs.append(Spec(label + ", no spinning", ["onnxruntime", "--onnx", str(path), "--ort-no-spinning"]))
+    # predict's session: spinning intra-op threads lose to other processes on few cores (RESULTS.md: ort group)
+    specs.append(Spec("onnxruntime (ONNX export, no spinning)", ["onnxruntime", "--onnx", str(onnx_path),
+                                                                 "--ort-no-spinning"]))
     specs.append(Spec(PEAK_LABEL, ["peak-matmul"], check_logits=False))
     return specs
 
@@ -85,9 +92,9 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to compile)")
+    parser.add_argument("--compile", action="store_true", help="add torch.compile (minutes of compilation)")
     args = parser.parse_args()
 
     from flops import count_forward_flops
@@ -104,29 +111,31 @@ def main() -> int:
     for batch in args.batches:
         with tempfile.TemporaryDirectory(prefix="unet3plus-onnx-") as onnx_dir:
             # ORT folds BatchNorm itself: the optimize_for_inference export measured no faster (RESULTS.md)
-            onnx_files = {"onnxruntime (ONNX export)": export_onnx(args.checkpoint, batch, args.size,
-                                                                   Path(onnx_dir) / "plain.onnx", None)}
-            common = ["--checkpoint", str(args.checkpoint), "--batch", str(batch), "--size", str(args.size)]
+            onnx_path = export_onnx(args.checkpoint, batch, args.size, Path(onnx_dir) / "plain.onnx", None)
+            common = ["--checkpoint", str(args.checkpoint), "--batch", str(batch), "--size", str(args.size),
+                      "--time-first-call"]
             print(f"\nbatch {batch}: {args.rounds} interleaved rounds after {args.warmup} warm-up", flush=True)
-            results = run_side_by_side(specs_for(args, onnx_files), common, args.rounds, args.warmup,
-                                       reference_label="MindSpore PyNative")
+            # one worker starting at a time: each first call (compilation included) is timed alone
+            results = run_side_by_side(specs_for(args, onnx_path), common, args.rounds, args.warmup,
+                                       reference_label=PYNATIVE_EAGER_LABEL, concurrent_start=False)
         peak_gflops = PEAK_FLOP / median(results.pop(PEAK_LABEL).times) / 1e9
         floor_ms = flops["conv"] / 1e9 / peak_gflops * 1e3
         print(f"peak {peak_gflops:.0f} GFLOP/s (4096^3 matmul, interleaved) -> floor {floor_ms:.0f} ms/img")
         print(format_table(results, batch, EAGER_LABEL, floor_ms))
-        per_image = {label: median(w.times) / batch * 1e3 for label, w in results.items()}
-        fastest = min(per_image, key=per_image.get)
-        ours = [label for label in per_image if label.startswith(("MindSpore GRAPH", "onnxruntime"))]
-        best_ours = min(ours, key=per_image.get)
-        best_eager = min((l for l in per_image if l.startswith(EAGER_LABEL)), key=per_image.get)
-        summary.append((batch, per_image[DEFAULT_LABEL] / per_image[EAGER_LABEL],
-                        per_image[DEFAULT_LABEL] / per_image[best_eager], best_eager, fastest,
-                        per_image[fastest] / floor_ms, best_ours, per_image[best_ours] / floor_ms))
+        for label, worker in results.items():
+            print(f"  first call (alone): {label:<48} {worker.setup['first_call_s']:6.2f} s, "
+                  f"then {median(worker.times):.2f} s per call")
+        per_image = {label: median(w.times) / batch for label, w in results.items()}
+        plain = results[PLAIN_LABEL]
+        summary.append((batch, per_image[PLAIN_LABEL] / per_image[EAGER_LABEL],
+                        per_image[PLAIN_LABEL] / per_image[CHANNELS_LAST_LABEL],
+                        per_image[PYNATIVE_EAGER_LABEL] / per_image[EAGER_LABEL],
+                        plain.setup["first_call_s"], plain.setup["first_call_s"] - median(plain.times)))
     print()
-    for batch, vs_eager, vs_best_eager, best_eager, fastest, fastest_floor, best_ours, ours_floor in summary:
-        print(f"batch {batch}: package GRAPH default / PyTorch eager = {vs_eager:.2f} (goal <= 1.00); "
-              f"/ {best_eager} = {vs_best_eager:.2f}; fastest overall = {fastest} at {fastest_floor:.2f}x the floor; "
-              f"fastest shipped (MindSpore/ONNX) = {best_ours} at {ours_floor:.2f}x the floor (goal <= 1.50)")
+    for batch, vs_eager, vs_channels_last, eager_vs_eager, first, compile_s in summary:
+        print(f"batch {batch}: default net(x) / PyTorch eager NCHW = {vs_eager:.2f} (goal <= 1.00); "
+              f"/ channels-last = {vs_channels_last:.2f} (stretch <= 1.00); eager PyNative / PyTorch eager NCHW = "
+              f"{eager_vs_eager:.2f}; first net(x) {first:.1f} s (goal <= 10), of which compilation ~{compile_s:.1f} s")
     return 0
 
 

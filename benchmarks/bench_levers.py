@@ -8,8 +8,10 @@ Groups (``--groups``):
   threads   MindSpore CPU kernel threads (op_tuning.threads_num) and OMP_NUM_THREADS
   ort       onnxruntime session options, on the plain and the optimised export
   torch     PyTorch eager NCHW vs channels-last (context for the rival)
+  plain     the default net(x) (PyNative, compiled) with jit_level O1, threads_num(2), OMP_NUM_THREADS=2,
+            beside PyTorch eager NCHW and channels-last (not in the default groups)
 
-    python benchmarks/bench_levers.py [--groups isa jit fusion threads ort torch] [--rounds 5]
+    python benchmarks/bench_levers.py [--groups isa jit fusion threads ort torch plain] [--rounds 5]
 """
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def fusion_group(args) -> List[Spec]:
     specs = [Spec("GRAPH, UNet3Plus as trained", ["mindspore"])]
     for mode in ("low-resolution", "matmul", "gather", "interpolate"):
         specs.append(Spec(f"GRAPH, BN folded, up-sampling={mode}", ["mindspore", "--optimize", "--upsampling", mode]))
-    specs.append(Spec("PyNative, UNet3Plus as trained", ["mindspore", "--mode", "pynative"]))
+    specs.append(Spec("PyNative eager, UNet3Plus as trained", ["mindspore", "--mode", "pynative", "--eager"]))
     specs.append(Spec("PyNative, BN folded, up-sampling=interpolate", ["mindspore", "--mode", "pynative", "--optimize",
                                                                        "--upsampling", "interpolate"]))
     return specs
@@ -102,6 +104,13 @@ def torch_group(args) -> List[Spec]:
             Spec("PyTorch eager, ONEDNN_MAX_CPU_ISA=AVX2", ["torch"], {"ONEDNN_MAX_CPU_ISA": "AVX2"})]
 
 
+def plain_group(args) -> List[Spec]:
+    plain = ["mindspore", "--mode", "pynative"]
+    return [Spec("net(x), default", plain), Spec("net(x), jit_level O1", plain + ["--jit-level", "O1"]),
+            Spec("net(x), threads_num(2)", plain + ["--threads", "2"]),
+            Spec("net(x), OMP_NUM_THREADS=2", plain, {"OMP_NUM_THREADS": "2"})] + torch_group(args)[:2]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
@@ -114,7 +123,7 @@ def main() -> int:
     print(f"machine: {machine_line()}; {args.size}x{args.size}, batch {args.batch}")
     common = ["--checkpoint", str(args.checkpoint), "--batch", str(args.batch), "--size", str(args.size)]
     builders = {"isa": isa_group, "jit": jit_group, "fusion": fusion_group, "threads": threads_group,
-                "torch": torch_group}
+                "torch": torch_group, "plain": plain_group}
     for group in args.groups:
         with tempfile.TemporaryDirectory(prefix="unet3plus-levers-") as scratch:
             if group == "ort":

@@ -45,6 +45,14 @@ def golden_io() -> dict:
 
 
 @pytest.fixture
+def stock_gradients(monkeypatch):
+    """Networks built in the test train with MindSpore's stock gradient kernels (see stock_gradients.py)."""
+    from stock_gradients import DEFAULTS
+
+    monkeypatch.setitem(DEFAULTS, "lean_backward", False)
+
+
+@pytest.fixture
 def graph_mode():
     """Run the test in GRAPH mode and restore PyNative afterwards."""
     import mindspore as ms

@@ -1,4 +1,8 @@
-"""Data-parallel fine-tuning with two msrun workers on loopback (MindSpore's mccl backend on CPU)."""
+"""Data-parallel fine-tuning with two msrun workers on loopback (MindSpore's mccl backend on CPU).
+
+One msrun launch (module fixture ``msrun_job``) trains on 2-D images and, when the volume test is selected,
+on volumes as well; each test checks its own run's records.
+"""
 from __future__ import annotations
 
 import json
@@ -14,6 +18,7 @@ import numpy as np
 import pytest
 
 from unet3plus.data import EpochSampler
+from volume_data import write_lits
 
 WORKER_SCRIPT = Path(__file__).with_name("msrun_worker.py")
 
@@ -49,10 +54,23 @@ def run_two_msrun_workers(tmp_path: Path, *worker_args: str, env: dict = None, s
     return out, records
 
 
-@pytest.mark.compat
-def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(tmp_path, golden_checkpoint):
-    out, records = run_two_msrun_workers(tmp_path, str(golden_checkpoint))
+VOLUME_TEST = "test_two_msrun_workers_on_volumes"
 
+
+@pytest.fixture(scope="module")
+def msrun_job(request, tmp_path_factory, golden_checkpoint) -> tuple:
+    """``(run folder, records folder)`` of one msrun launch; the volume run is added only when its test runs
+    (the compatibility subset selects the image test alone)."""
+    tmp_path = tmp_path_factory.mktemp("msrun")
+    env = {}
+    if any(item.name == VOLUME_TEST for item in request.session.items):
+        env["UNET3PLUS_TEST_VOLUMES"] = str(write_lits(tmp_path / "volumes", 3))
+    return run_two_msrun_workers(tmp_path, str(golden_checkpoint), env=env)
+
+
+@pytest.mark.compat
+def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(msrun_job, golden_checkpoint):
+    out, records = msrun_job
     reports = [json.loads((records / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["world_size"] for r in reports] == [2, 2]
     # only rank 0 wrote, and it wrote every file of the run
@@ -73,3 +91,17 @@ def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(tmp_path, golde
         np.testing.assert_array_equal(saved[name].asnumpy(), weights[0][name], err_msg=name)
     golden = ms.load_checkpoint(str(golden_checkpoint))
     assert not np.array_equal(saved["outconv1.weight"].asnumpy(), golden["network.outconv1.weight"].asnumpy())
+
+
+def test_two_msrun_workers_on_volumes(msrun_job):
+    """Volumes: the two workers draw different slices, end identical, and only rank 0 writes."""
+    _, records = msrun_job
+    reports = [json.loads((records / f"volumes-rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert reports[1]["written"] == [] and "best.ckpt" in reports[0]["written"]
+    drawn = [json.loads((records / f"volumes-rank{rank}_drawn.json").read_text()) for rank in (0, 1)]
+    assert len(drawn[0]) == len(drawn[1]) == 12 and drawn[0] != drawn[1]  # 2 training cases x 12 slices, halved
+    weights = [np.load(records / f"volumes-rank{rank}_weights.npz") for rank in (0, 1)]
+    for name in weights[0].files:
+        np.testing.assert_array_equal(weights[0][name], weights[1][name], err_msg=name)
+    # validation is per case on every rank, so both report the same per-case 3-D Dice
+    np.testing.assert_equal(reports[0]["history"][0]["val_dice"], reports[1]["history"][0]["val_dice"])

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stock_gradients import cli_command
 from unet3plus import UNet3Plus, load_checkpoint
 from unet3plus.cli import main
 from unet3plus.data import DataOptions, SegmentationDataset, synthetic_organs
@@ -118,26 +118,16 @@ def tiny_arrays(n=8, seed=0):
     return SegmentationDataset.from_arrays(images, masks, DataOptions(in_channels=1), names=names)
 
 
-def test_resumed_run_equals_uninterrupted_run_and_checks_options(tmp_path):
+def test_resume_refuses_a_run_folder_without_resume_and_a_changed_class_count(tmp_path):
+    """Scripted epochs write a real run state; the checks run before any training step."""
     data = tiny_arrays()
-    straight = train(data, None, TrainConfig(tmp_path / "a", epochs=2, batch_size=2, progress=False), log=lambda m: None)
-    train(data, None, TrainConfig(tmp_path / "b", epochs=1, batch_size=2, progress=False), log=lambda m: None)
+    scripted_trainer(tmp_path, [0.5], epochs=1).fit()
     with pytest.raises(ResumeError, match="already holds a run"):
-        train(data, None, TrainConfig(tmp_path / "b", epochs=2, batch_size=2), log=lambda m: None)
-    resumed = train(data, None, TrainConfig(tmp_path / "b", epochs=2, batch_size=2, progress=False, resume=True),
-                    log=lambda m: None)
-    assert [r["epoch"] for r in resumed.history] == [1, 2]
-    a, b = ms.load_checkpoint(str(tmp_path / "a" / LAST)), ms.load_checkpoint(str(tmp_path / "b" / LAST))
-    assert a.keys() == b.keys()
-    config_a, config_b = (json.loads(a.pop(CONFIG_ENTRY)), json.loads(b.pop(CONFIG_ENTRY)))  # text, not weights
-    assert config_a["provenance"]["epochs"] == config_b["provenance"]["epochs"] == 2
-    for name in a:
-        np.testing.assert_allclose(a[name].asnumpy(), b[name].asnumpy(), rtol=1e-4, atol=1e-5, err_msg=name)
-    assert resumed.history[1]["val_dice"] == pytest.approx(straight.history[1]["val_dice"], abs=1e-3)
+        train(data, None, TrainConfig(tmp_path / "run", epochs=2, batch_size=2), log=lambda m: None)
     other = SegmentationDataset.from_arrays(*synthetic_organs(8, SIZE, n_classes=3, seed=0),
                                             DataOptions(in_channels=1, n_classes=3), names=data.names)
     with pytest.raises(ResumeError, match="n_classes: was 1, now 3"):
-        train(other, None, TrainConfig(tmp_path / "b", epochs=3, batch_size=2, resume=True), log=lambda m: None)
+        train(other, None, TrainConfig(tmp_path / "run", epochs=3, batch_size=2, resume=True), log=lambda m: None)
 
 
 def scripted_trainer(tmp_path, dice_per_epoch, **config):
@@ -179,11 +169,12 @@ def test_pretrained_weights_are_fetched_through_the_hub_once(tmp_path, golden_ch
                                   golden["network.conv3.conv.0.weight"].asnumpy())
 
 
-def test_killed_run_leaves_intact_checkpoints_and_resume_continues(tmp_path, folders):
+def test_killed_run_leaves_intact_checkpoints_and_resumes_to_the_uninterrupted_result(tmp_path, folders,
+                                                                                      stock_gradients):
     images, masks = folders
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    argv = [sys.executable, "-m", "unet3plus"] + cli_args(images, masks, out, "--epochs", "30")
+    argv = cli_command(*cli_args(images, masks, out, "--epochs", "30"))
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.time() + 120
@@ -213,6 +204,19 @@ def test_killed_run_leaves_intact_checkpoints_and_resume_continues(tmp_path, fol
     rows = read_metrics_csv(out / METRICS_CSV)
     assert [r["epoch"] for r in rows] == list(range(1, target + 1))  # each epoch logged exactly once
     assert not [p for p in out.iterdir() if ".partial" in p.name]  # temporaries of the killed run are gone
+
+    # the killed and resumed run ends where an uninterrupted run of as many epochs ends
+    straight = tmp_path / "straight"
+    assert main(cli_args(images, masks, straight, "--epochs", str(target))) == 0
+    a, b = ms.load_checkpoint(str(straight / LAST)), ms.load_checkpoint(str(out / LAST))
+    assert a.keys() == b.keys()
+    config_a, config_b = (json.loads(a.pop(CONFIG_ENTRY)), json.loads(b.pop(CONFIG_ENTRY)))  # text, not weights
+    assert config_a["provenance"]["epochs"] == config_b["provenance"]["epochs"] == target
+    for name in a:
+        np.testing.assert_allclose(b[name].asnumpy(), a[name].asnumpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    straight_rows = read_metrics_csv(straight / METRICS_CSV)
+    for resumed_row, straight_row in zip(rows, straight_rows):
+        assert resumed_row["val_dice"] == pytest.approx(straight_row["val_dice"], abs=1e-3), resumed_row
 
 
 def test_memory_pool_is_configured_at_most_once_per_process():

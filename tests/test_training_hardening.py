@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stock_gradients import cli_command
 from test_training import cli_args, scripted_trainer, tiny_arrays, write_dataset
 from unet3plus import UNet3Plus, load_checkpoint
 from unet3plus.data import DatasetError, DataOptions, SegmentationDataset
@@ -172,7 +172,7 @@ def test_an_rgba_image_hint_does_not_repeat_the_default(tmp_path):
 def test_ctrl_c_during_training_prints_interrupted_and_leaves_a_resumable_run(tmp_path):
     images, masks = write_dataset(tmp_path / "data")
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "unet3plus"] + cli_args(images, masks, out, "--epochs", "30")
+    argv = cli_command(*cli_args(images, masks, out, "--epochs", "30"))
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
