@@ -9,7 +9,7 @@ run (a wrapper around the backend: same slices, same batch), their ratio, and th
 (``VmHWM``). With two or more slice counts it also prints peak-RSS growth per slice against the int16
 input + uint8 mask (``--size``\\ :sup:`2` x 3 bytes a slice).
 
-    python benchmarks/bench_volume.py [--slices 300] [--size 512] [--batch 4] [--backends mindspore onnxruntime]
+    python benchmarks/bench_volume.py [--slices 300] [--size 512] [--batch N] [--backends mindspore onnxruntime]
     python benchmarks/bench_volume.py --slices 40 80        # growth per slice from two sizes
 
 Backends: ``mindspore`` is the normal ``predict`` path (BatchNorm-folded network, GRAPH mode); ``onnxruntime``
@@ -139,12 +139,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, nargs="+", default=[300])
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, help="slices per forward pass (default: predict's own default)")
     parser.add_argument("--backends", nargs="+", default=["mindspore", "onnxruntime"],
                         choices=["mindspore", "onnxruntime"])
     parser.add_argument("--isolated-forward", action="store_true",
                         help="also time the forward calls alone in a separate process")
     args = parser.parse_args()
+    if args.batch is None:
+        from unet3plus.inference.predict import default_batch_size
+
+        args.batch = default_batch_size(args.size, args.size)
     per_slice_input_and_mask = args.size * args.size * 3
     print(f"CPU: {cpu_name()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; slices {args.slices}, "
           f"{args.size} x {args.size}, batch {args.batch}", flush=True)

@@ -25,7 +25,8 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--preset", help="input preset: lits2017 (the published weights' input), standard, image "
                                         "(default: what the checkpoint was trained on)")
     group.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold (default 0.5)")
-    group.add_argument("--batch-size", type=int, default=4, help="slices per forward pass (default 4)")
+    group.add_argument("--batch-size", type=int, help="slices per forward pass (default: 1 at 512x512, up to 4 "
+                                                      "for smaller slices; peak memory follows the batch)")
     group.add_argument("--keep-largest", action="store_true", help="keep only the largest connected component")
     group.add_argument("--allow-thin", action="store_true",
                        help="accept volumes with fewer than 3 slices (repeats the edge slices)")

@@ -161,7 +161,7 @@ def score_masks(cases: Iterable[Tuple[str, Path, Path]], *, classes: str = "bina
 
 def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, classes: Optional[str] = None,
              spacing: Optional[Sequence[float]] = None, preset: str = "lits2017", threshold: float = 0.5,
-             batch_size: int = 4, keep_largest: bool = False, allow_thin: bool = False,
+             batch_size: Optional[int] = None, keep_largest: bool = False, allow_thin: bool = False,
              progress: bool = False) -> Evaluation:
     """Predict every ``(name, input, labels)`` case with ``model`` (a backend, network or .onnx path) and score it.
 
