@@ -11,12 +11,18 @@ input + uint8 mask (``--size``\\ :sup:`2` x 3 bytes a slice).
 
     python benchmarks/bench_volume.py [--slices 300] [--size 512] [--batch N] [--backends mindspore onnxruntime]
     python benchmarks/bench_volume.py --slices 40 80        # growth per slice from two sizes
+    python benchmarks/bench_volume.py --slices 100 --backends cli   # the command line against pure forward
 
 Backends: ``mindspore`` is the normal ``predict`` path (BatchNorm-folded network, GRAPH mode); ``onnxruntime``
 runs an ``.onnx`` file exported here with ``unet3plus.export.export_network`` (fixed batch ``--batch``).
 Weights are the default initialisation with a fixed seed: the architecture of the published weights, and the
 speed does not depend on the values. ``--isolated-forward`` also times the forward calls alone in another
 process (batches prepared outside the timing), as a cross-check of the in-run forward time.
+
+``cli`` times what a user types, ``unet3plus predict CT --checkpoint CKPT --out DIR`` (default backend: ONNX
+Runtime on the cached export), as the whole command's wall time, imports and checkpoint loading included,
+against ONNX Runtime's forward calls alone on the cached file and the same slices (another process). A first
+run fills the ONNX cache (a fresh ``UNET3PLUS_HOME``) and is reported apart.
 """
 from __future__ import annotations
 
@@ -125,6 +131,43 @@ def run_child(task: dict) -> dict:
     return dict(json.loads(line[2:]), process_s=time.perf_counter() - start)
 
 
+def run_cli(volume: Path, checkpoint: Path, out: Path, home: Path, batch: int) -> float:
+    """Seconds ``unet3plus predict`` takes on ``volume`` as a command, start to exit."""
+    env = dict(os.environ, UNET3PLUS_HOME=str(home), PYTHONPATH=str(REPO_ROOT))
+    env.pop("UNET3PLUS_BACKEND", None)
+    command = [sys.executable, "-m", "unet3plus", "predict", str(volume), "--checkpoint", str(checkpoint),
+               "--out", str(out), "--overwrite", "--no-progress", "--batch-size", str(batch)]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"unet3plus predict failed:\n{result.stderr[-3000:]}")
+    return seconds
+
+
+def bench_cli(folder: Path, volume: Path, slices: int, batch: int) -> None:
+    """The command line end to end against ONNX Runtime's pure forward time on the same slices."""
+    import mindspore as ms
+
+    import unet3plus
+
+    checkpoint, home = folder / "seeded.ckpt", folder / "home"
+    if not checkpoint.exists():
+        ms.set_seed(0)
+        ms.save_checkpoint(unet3plus.UNet3Plus(), str(checkpoint))
+    first_s = run_cli(volume, checkpoint, folder / "out-cli", home, batch)
+    end_to_end_s = run_cli(volume, checkpoint, folder / "out-cli", home, batch)
+    exports = sorted((home / "onnx").glob("*.onnx"))
+    if len(exports) != 1:
+        raise RuntimeError(f"expected one cached ONNX export in {home / 'onnx'}, found {len(exports)}")
+    forward_s = run_child({"backend": "onnxruntime", "onnx": str(exports[0]), "volume": str(volume),
+                           "batch": min(batch, slices),  # predict never pads a batch beyond the slice count
+                           "what": "forward"})["forward_s"]
+    print(f"cli          {slices:>4} slices: unet3plus predict {end_to_end_s:.1f} s (first run, exporting to the "
+          f"cache: {first_s:.1f} s), onnxruntime forward alone {forward_s:.1f} s: command / forward "
+          f"{end_to_end_s / forward_s:.3f}x (goal <= 1.15x)", flush=True)
+
+
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -141,7 +184,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--batch", type=int, help="slices per forward pass (default: predict's own default)")
     parser.add_argument("--backends", nargs="+", default=["mindspore", "onnxruntime"],
-                        choices=["mindspore", "onnxruntime"])
+                        choices=["mindspore", "onnxruntime", "cli"])
     parser.add_argument("--isolated-forward", action="store_true",
                         help="also time the forward calls alone in a separate process")
     args = parser.parse_args()
@@ -152,7 +195,7 @@ def main() -> None:
     per_slice_input_and_mask = args.size * args.size * 3
     print(f"CPU: {cpu_name()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; slices {args.slices}, "
           f"{args.size} x {args.size}, batch {args.batch}", flush=True)
-    rows: Dict[str, List[dict]] = {backend: [] for backend in args.backends}
+    rows: Dict[str, List[dict]] = {backend: [] for backend in args.backends if backend != "cli"}
     with tempfile.TemporaryDirectory(prefix="unet3plus-bench-volume-") as scratch:
         folder = Path(scratch)
         onnx = folder / "unet3plus.onnx"
@@ -167,7 +210,9 @@ def main() -> None:
         for slices in args.slices:
             volume = folder / f"ct{slices}.nii.gz"
             synthetic_ct(volume, args.size, slices)
-            for backend in args.backends:
+            if "cli" in args.backends:
+                bench_cli(folder, volume, slices, args.batch)
+            for backend in rows:
                 task = {"backend": backend, "onnx": str(onnx), "volume": str(volume), "batch": args.batch,
                         "out": str(folder / f"out-{backend}-{slices}"), "what": "end-to-end"}
                 row = dict(run_child(task), slices=slices)
