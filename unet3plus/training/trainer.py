@@ -134,7 +134,8 @@ class Trainer:
         self.train_step = nn.TrainOneStepCell(_NetWithLoss(self.net, loss), self.optimizer)
         train_step = self.train_step
 
-        @ms.jit  # the train step runs as one compiled graph (GRAPH mode); validation stays eager
+        # The train step runs as one compiled graph; validation's eval-mode net(x) compiles too (networks/compiled.py).
+        @ms.jit
         def run_step(image, label):
             return train_step(image, label)
 
