@@ -159,14 +159,15 @@ def compare_models(fp32_path: PathLike, int8_path: PathLike, batches: Sequence[n
 
 def mask_dice(reference: np.ndarray, other: np.ndarray) -> float:
     """Mean Dice over the foreground labels present in either mask (1.0 when neither has any)."""
-    labels = [label for label in np.union1d(np.unique(reference), np.unique(other)) if label != 0]
+    from ..metrics.overlap import confusion_counts, dice_from_counts
+
+    reference, other = np.asarray(reference, np.int64).ravel(), np.asarray(other, np.int64).ravel()
+    labels = [int(label) for label in np.union1d(np.unique(reference), np.unique(other)) if label != 0]
     if not labels:
         return 1.0
-    scores = []
-    for label in labels:
-        a, b = reference == label, other == label
-        scores.append(2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b)))
-    return float(np.mean(scores))
+    counts = confusion_counts(other[None], reference[None], max(labels) + 1, include_background=False)
+    dice = dice_from_counts(counts, ignore_empty=False)[0]  # column k: label k + 1
+    return float(np.mean([dice[label - 1] for label in labels]))
 
 
 def calibration_and_held_out(net: Any, shape: Sequence[int], files: Sequence[PathLike] = (), *,
