@@ -24,8 +24,7 @@ from .readers import LoadedInput, ReadError, _dicom_hu, _unreadable, is_dicom_fi
 logger = logging.getLogger(__name__)
 
 __all__ = ["SeriesGeometry", "can_write_segmentation", "is_segmentation_file", "read_segmentation", "read_series",
-           "series_geometry",
-           "write_segmentation"]
+           "series_geometry", "write_segmentation"]
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SPACING_TOLERANCE = 0.01  # relative: slice steps may differ by 1% (rounded positions)
@@ -112,7 +111,7 @@ def _series_in(folder: Path) -> Dict[str, List[Tuple[Path, Any]]]:
             continue  # a segmentation beside its images (this package writes <name>_seg.dcm) is not a slice
         if "PixelData" in dataset:
             series.setdefault(str(getattr(dataset, "SeriesInstanceUID", "")), []).append((file, dataset))
-        elif "Rows" in dataset and getattr(dataset, "Modality", "") != "SEG":  # an image header, pixels lost
+        elif "Rows" in dataset:  # an image header, pixels lost
             raise ReadError(f"{file} is a DICOM image without pixel data; remove it from the series folder or "
                             "replace it with the complete file")
     return series
