@@ -81,8 +81,8 @@ def main(argv=None) -> int:
     import onnxruntime
 
     from unet3plus.export.quantize import padded_batches, quantize_network, typical_slices
-    from unet3plus.inference.engine import OnnxRuntimeBackend
-    from unet3plus.inference.presets import preset_for_model
+    from unet3plus.runtime import OnnxRuntimeBackend
+    from unet3plus.transforms.presets import preset_for_model
 
     print(f"CPU: {machine_line()}; onnxruntime {onnxruntime.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     with tempfile.TemporaryDirectory() as folder:

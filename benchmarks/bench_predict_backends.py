@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 import unet3plus  # noqa: F401  (oneDNN default before the first convolution)
+from unet3plus import predict
 from unet3plus.export import export_network
-from unet3plus.inference import MindSporeBackend, OnnxRuntimeBackend, predict
 from unet3plus.networks import UNet3Plus
+from unet3plus.runtime import MindSporeBackend, OnnxRuntimeBackend
 
 
 def timed(function):

@@ -47,8 +47,10 @@ import json, sys, time
 wall_start = time.perf_counter()
 import numpy as np
 import unet3plus
-from unet3plus.inference import InferenceBackend, create_backend, predict, read_input, write_prediction
-from unet3plus.inference.engine import forward
+from unet3plus.runtime import InferenceBackend, create_backend
+from unet3plus import predict
+from unet3plus.io import read_input, write_prediction
+from unet3plus.runtime import forward
 
 def status(key):
     return int(next(line for line in open("/proc/self/status") if line.startswith(key)).split()[1]) * 1024
@@ -84,8 +86,8 @@ if task["what"] == "end-to-end":
     written = write_prediction(prediction, task["out"])
     voxels = int(prediction.mask.size)
 else:  # forward calls only, on the same batches predict builds (prepared outside the timing)
-    from unet3plus.inference.predict import padded_size, slice_source
-    from unet3plus.inference.presets import get_preset
+    from unet3plus.runtime.predict import padded_size, slice_source
+    from unet3plus.transforms.presets import get_preset
     source = read_input(task["volume"])
     n, (height, width), prepare = slice_source(source, get_preset("lits2017"))
     size = padded_size(height, width, runner.fixed_shape)
@@ -189,7 +191,7 @@ def main() -> None:
                         help="also time the forward calls alone in a separate process")
     args = parser.parse_args()
     if args.batch is None:
-        from unet3plus.inference.predict import default_batch_size
+        from unet3plus.runtime.predict import default_batch_size
 
         args.batch = default_batch_size(args.size, args.size)
     per_slice_input_and_mask = args.size * args.size * 3

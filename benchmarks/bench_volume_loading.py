@@ -20,11 +20,11 @@ from _common import machine_line, median
 
 import unet3plus  # noqa: F401  (oneDNN default before MindSpore)
 from unet3plus.data import DataOptions, SegmentationDataset, VolumeDataset, VolumeOptions
-from unet3plus.data.synthetic import synthetic_liver_volume
 from unet3plus.data.lits import to_uint8_image
-from unet3plus.inference.presets import get_preset
-from unet3plus.inference.readers import slices_to_nifti
-from unet3plus.inference.writers import write_png
+from unet3plus.data.synthetic import synthetic_liver_volume
+from unet3plus.io.nifti import slices_to_nifti
+from unet3plus.io.writers import write_png
+from unet3plus.transforms.presets import get_preset
 
 
 def write_sources(root: Path, cases: int, slices: int):

@@ -12,7 +12,7 @@ from pathlib import Path
 import unet3plus  # noqa: F401  (runtime defaults before MindSpore's first kernel)
 from unet3plus import _atomic
 from unet3plus.cli import main
-from unet3plus.inference import dicom, writers
+from unet3plus.io import dicom, writers
 
 out_dir, record_dir = Path(sys.argv[1]), Path(sys.argv[2])
 written = []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unet3plus.inference import InferenceBackend, predict, read_input, register_backend, write_prediction
-from unet3plus.inference.readers import ReadError
+from unet3plus import predict
+from unet3plus.io import read_input, write_prediction
+from unet3plus.io.volume import ReadError
+from unet3plus.runtime import InferenceBackend, register_backend
 
 pydicom = pytest.importorskip("pydicom")
 highdicom = pytest.importorskip("highdicom")

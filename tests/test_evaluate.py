@@ -6,9 +6,9 @@ import csv
 import numpy as np
 import pytest
 
+from unet3plus import create_network, predict
 from unet3plus.cli import main
-from unet3plus.inference import predict, read_input
-from unet3plus import create_network
+from unet3plus.io import read_input
 
 nibabel = pytest.importorskip("nibabel")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from unet3plus import create_network, predict
 from unet3plus.cli import main
 from unet3plus.errors import InputError
 from unet3plus.export import compare_onnx, export_network
-from unet3plus.inference import OnnxRuntimeBackend, predict
-from unet3plus import create_network
+from unet3plus.runtime import OnnxRuntimeBackend
 
 pytest.importorskip("onnxruntime")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unet3plus.metrics import SegmentationMetrics, dice_per_case, iou_per_case, labels_from_logits
+from unet3plus.metrics import SegmentationMetrics, dice_per_case, iou_per_case
+from unet3plus.transforms import labels_from_logits
 
 
 def test_dice_and_iou_by_hand():

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 import unet3plus
-import unet3plus.export as export_module
-from unet3plus import create_network
+import unet3plus.runtime.exporting as export_module
+from unet3plus import create_network, predict
 from unet3plus.cli import main
 from unet3plus.export import compare_onnx
-from unet3plus.export.cache import ExportMismatchError, cache_key, cached_onnx, entry_paths, network_sha256
-from unet3plus.inference import engine, predict
+from unet3plus.runtime import backends as engine
+from unet3plus.runtime.onnx_cache import ExportMismatchError, cache_key, cached_onnx, entry_paths, network_sha256
 
 pytest.importorskip("onnxruntime")
 
@@ -124,7 +124,7 @@ def test_a_damaged_entry_is_rebuilt_never_used(net, good_entry, isolated_cache, 
         shutil.copyfile(made, copy)
     assert cached_onnx(net, SHAPE) == model and exports == []  # sound as made: used
     damage(model)
-    with caplog.at_level(logging.WARNING, logger="unet3plus.export.cache"):
+    with caplog.at_level(logging.WARNING, logger="unet3plus.runtime.onnx_cache"):
         assert cached_onnx(net, SHAPE) == model
     assert exports == [SHAPE]
     assert reason in caplog.text and "exporting it again" in caplog.text
@@ -148,7 +148,7 @@ def test_an_export_that_disagrees_with_mindspore_is_not_cached_and_predict_falls
     model, _ = entry_paths(cache_key(network_sha256(net), SHAPE))
     assert not model.parent.exists() or not any(p.suffix in (".onnx", ".json") for p in model.parent.iterdir())
     volume = np.random.default_rng(1).uniform(-200, 300, (3, 32, 32)).astype(np.float32)
-    with caplog.at_level(logging.WARNING, logger="unet3plus.inference.engine"):
+    with caplog.at_level(logging.WARNING, logger="unet3plus.runtime.backends"):
         fallen_back = predict(net, volume, preset="lits2017", backend="auto", batch_size=2, probabilities=True)
     assert "ONNX export failed" in caplog.text and "running MindSpore instead" in caplog.text
     expected = predict(net, volume, preset="lits2017", backend="mindspore", batch_size=2, probabilities=True)
@@ -167,7 +167,7 @@ def test_smaller_batches_reuse_the_export_padded(net, isolated_cache, exports):
 
 def test_without_onnxruntime_auto_is_mindspore_and_says_so(net, monkeypatch, caplog):
     monkeypatch.setattr(engine, "onnxruntime_available", lambda: False)
-    with caplog.at_level(logging.INFO, logger="unet3plus.inference.engine"):
+    with caplog.at_level(logging.INFO, logger="unet3plus.runtime.backends"):
         backend = engine.create_backend(net, "auto", mode="graph")
     assert isinstance(backend, engine.MindSporeBackend) and backend.mode == "graph"
     assert "backend: mindspore (onnxruntime is not installed; pip install 'unet3plus[onnx]'" in caplog.text

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unet3plus.inference import InferenceBackend, predict, read_input, register_backend, write_prediction
-from unet3plus.inference.readers import TRAINING_ORIENTATION
+from unet3plus import predict
+from unet3plus.io import read_input, write_prediction
+from unet3plus.io.nifti import TRAINING_ORIENTATION
+from unet3plus.runtime import InferenceBackend, register_backend
 
 nibabel = pytest.importorskip("nibabel")
 orientations = nibabel.orientations

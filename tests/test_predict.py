@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from unet3plus import create_network, predict
 from unet3plus.cli import main
-from unet3plus.inference import (MindSporeBackend, PresetError, forward, get_preset, keep_largest_component,
-                                 predict, read_input)
-from unet3plus import create_network
+from unet3plus.io import read_input
+from unet3plus.runtime import MindSporeBackend, forward
+from unet3plus.transforms import PresetError, get_preset, keep_largest_component
 
 nibabel = pytest.importorskip("nibabel")
 
@@ -68,9 +69,11 @@ def test_predict_reads_files_and_rejects_the_wrong_kind(golden_net, tmp_path):
 
     Image.fromarray(np.full((20, 24), 90, np.uint8)).save(tmp_path / "slice.png")
     with pytest.raises(PresetError, match="2-D image without HU.*--preset image"):
-        predict(golden_net, tmp_path / "slice.png")
+        predict(golden_net, tmp_path / "slice.png", preset="lits2017")
     prediction = predict(golden_net, tmp_path / "slice.png", preset="image", mode="pynative", probabilities=True)
     assert prediction.mask.shape == (20, 24) and prediction.probabilities.shape == (1, 20, 24)
+    by_kind = predict(golden_net, tmp_path / "slice.png", mode="pynative", probabilities=True)  # resolve_preset
+    assert by_kind.preset == "image" and np.array_equal(by_kind.probabilities, prediction.probabilities)
     np.save(tmp_path / "volume.npy", hu_volume((4, 16, 16)))
     with pytest.raises(PresetError, match="looks like a volume"):
         predict(golden_net, tmp_path / "volume.npy", preset="image")
@@ -117,7 +120,7 @@ def test_cli_writes_nifti_with_the_input_geometry_png_and_overlay(golden_checkpo
 
 
 def test_overlay_draws_the_mask_contour():
-    from unet3plus.inference.writers import overlay
+    from unet3plus.io.writers import overlay
 
     mask = np.zeros((10, 10), np.uint8)
     mask[2:8, 3:7] = 1

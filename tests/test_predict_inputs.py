@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from unet3plus import create_network
+from unet3plus import create_network, predict
 from unet3plus.cli import main
-from unet3plus.inference import predict, read_input
+from unet3plus.io import read_input
 
 nibabel = pytest.importorskip("nibabel")
 pydicom = pytest.importorskip("pydicom")
@@ -162,7 +162,7 @@ def test_a_forced_preset_of_the_other_kind_is_found_before_writing(golden_checkp
 
 
 def test_a_dicom_file_without_pixel_data_is_named_with_the_fix(tmp_path):
-    from unet3plus.inference import ReadError
+    from unet3plus.io import ReadError
 
     write_series(tmp_path / "one", ct((1, 16, 20)), drop_pixels_of=0)
     (file,) = (tmp_path / "one").iterdir()
@@ -171,7 +171,7 @@ def test_a_dicom_file_without_pixel_data_is_named_with_the_fix(tmp_path):
 
 
 def test_zero_pixel_spacing_in_a_dicom_series_is_an_error(tmp_path):
-    from unet3plus.inference import ReadError
+    from unet3plus.io import ReadError
 
     write_series(tmp_path / "s", ct((3, 16, 20)))
     for file in (tmp_path / "s").iterdir():
@@ -194,7 +194,7 @@ def test_a_single_dicom_file_states_its_spacing_in_mm(tmp_path):
 
 
 def test_evaluate_scores_dicom_seg_predictions_against_nifti_labels(tmp_path, capsys):
-    from unet3plus.inference import write_prediction
+    from unet3plus.io import write_prediction
 
     write_series(tmp_path / "volume-1", ct((4, 16, 20)))
     prediction = predict(None, read_input(tmp_path / "volume-1"), backend="threshold-test", preset="standard")
@@ -225,7 +225,7 @@ def test_evaluate_scores_dicom_seg_predictions_against_nifti_labels(tmp_path, ca
 
 
 def test_a_segmentation_given_to_predict_is_named_as_the_mask_it_is(golden_checkpoint, tmp_path, capsys):
-    from unet3plus.inference import write_prediction
+    from unet3plus.io import write_prediction
 
     write_series(tmp_path / "s", ct((3, 16, 20)))
     write_prediction(predict(None, read_input(tmp_path / "s"), backend="threshold-test"), tmp_path / "p")

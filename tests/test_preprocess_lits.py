@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from unet3plus.cli import main
-from unet3plus.inference import get_preset
+from unet3plus.transforms import get_preset
 
 nibabel = pytest.importorskip("nibabel")
 

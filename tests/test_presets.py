@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unet3plus.inference import PresetError, get_preset, list_presets
+from unet3plus.transforms import PresetError, get_preset, list_presets
 
 
 def synthetic_hu_volume(seed: int = 0, shape=(9, 24, 20)) -> np.ndarray:

@@ -39,7 +39,8 @@ def test_int8_export_writes_a_qdq_model_and_reports_its_agreement(golden_checkpo
     # The report is what an independent look finds: int8 against MindSpore's own fp32 logits on the same
     # held-out slices (the preset's typical inputs, seeds the calibration never saw).
     import mindspore as ms
-    from unet3plus.inference import OnnxRuntimeBackend
+
+    from unet3plus.runtime import OnnxRuntimeBackend
 
     net = create_network(checkpoint=golden_checkpoint)
     _, held_out = calibration_and_held_out(net, (1, 3, 32, 32), n_calibration=8, n_held_out=8)

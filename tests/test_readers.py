@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unet3plus.inference import ReadError, read_input
-from unet3plus.inference.readers import nifti_to_slices, slices_to_nifti
+from unet3plus.io import ReadError, read_input
+from unet3plus.io.nifti import nifti_to_slices, slices_to_nifti
 
 nibabel = pytest.importorskip("nibabel")
 pydicom = pytest.importorskip("pydicom")

@@ -12,20 +12,20 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO_ROOT
 from loopback_server import LoopbackServer
+from PIL import Image
+
 from unet3plus import create_network, read_model_config
 from unet3plus.cli import main
 from unet3plus.data import DataOptions, SegmentationDataset, synthetic_organs
-from unet3plus.data.transforms import resize_image
 from unet3plus.errors import InputError
 from unet3plus.hub import CardError, ChecksumError, ModelConfig, ModelConfigError, save_network
 from unet3plus.hub.download import sha256_of
 from unet3plus.hub.model_config import CONFIG_ENTRY
 from unet3plus.hub.publish import publish
 from unet3plus.training import LAST, TrainConfig, Trainer
+from unet3plus.transforms.geometry import resize_image
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

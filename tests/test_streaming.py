@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 import unet3plus
+from unet3plus import predict
 from unet3plus.errors import InputError
-from unet3plus.inference import InferenceBackend, get_preset, predict, read_input, write_prediction
-from unet3plus.inference.postprocess import labels_from_probabilities, probabilities_from_logits
+from unet3plus.io import read_input, write_prediction
+from unet3plus.runtime import InferenceBackend
+from unet3plus.transforms import get_preset
+from unet3plus.transforms.postprocess import labels_from_probabilities, probabilities_from_logits
 
 nibabel = pytest.importorskip("nibabel")
 
@@ -130,7 +133,9 @@ def test_float16_probabilities_on_disk_round_trip(tmp_path):
 RSS_CHILD = r"""
 import json, sys
 import numpy as np
-from unet3plus.inference import InferenceBackend, predict, read_input, register_backend, write_prediction
+from unet3plus.runtime import InferenceBackend, register_backend
+from unet3plus import predict
+from unet3plus.io import read_input, write_prediction
 
 class Cheap(InferenceBackend):  # new logits every batch, as a network returns, for almost no time
     def __init__(self, model=None, **options):

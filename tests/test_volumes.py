@@ -12,9 +12,9 @@ from volume_data import SHAPE, case, write_decathlon, write_lits, write_nifti
 
 from unet3plus.data import DatasetError, VolumeDataset, VolumeOptions, find_cases, make_loader
 from unet3plus.data.sampling import ForegroundSampler
-from unet3plus.inference.presets import get_preset, window_preset
-from unet3plus.inference.readers import read_input
+from unet3plus.io.readers import read_input
 from unet3plus.training.trainer import split_train_val
+from unet3plus.transforms.presets import get_preset, window_preset
 
 LITS = VolumeOptions(classes=("liver", "tumour"))
 
@@ -167,7 +167,7 @@ def test_loader_draws_foreground_and_logs_the_fractions(tmp_path, caplog):
 
 
 def test_checkpoint_input_config_reproduces_the_training_input():
-    from unet3plus.inference.presets import preset_from_input_config
+    from unet3plus.transforms.presets import preset_from_input_config
 
     volume = case(3)[0].astype(np.float32)
     for options in (VolumeOptions(window=(-100, 300)), VolumeOptions(preset="lits2017")):

@@ -8,7 +8,7 @@ import nibabel
 import numpy as np
 
 from unet3plus.data.synthetic import synthetic_liver_volume
-from unet3plus.inference.readers import slices_to_nifti
+from unet3plus.io.nifti import slices_to_nifti
 
 SHAPE = (12, 64, 64)  # Z x H x W
 TRAINING_ORIENTED = np.diag([-1.0, -1.0, 1.0, 1.0])  # voxel axes L, P, S: the reader's training orientation

@@ -9,8 +9,9 @@ from .networks import UNet3Plus  # noqa: E402  (after the runtime defaults on pu
 from .networks.fusion import optimize_for_inference  # noqa: E402
 from .hub import (LoadReport, ModelConfig, create_network, list_models, load_checkpoint,  # noqa: E402
                   pretrained_checkpoint, read_model_config)
-from .inference import predict  # noqa: E402
+from .runtime.predict import predict  # noqa: E402
+from .evaluation import evaluate  # noqa: E402
+from ._version import __version__  # noqa: E402
 
-__version__ = "0.1.0"
-__all__ = ["LoadReport", "ModelConfig", "UNet3Plus", "__version__", "create_network", "list_models", "load_checkpoint",
-           "optimize_for_inference", "predict", "pretrained_checkpoint", "read_model_config"]
+__all__ = ["LoadReport", "ModelConfig", "UNet3Plus", "__version__", "create_network", "evaluate", "list_models",
+           "load_checkpoint", "optimize_for_inference", "predict", "pretrained_checkpoint", "read_model_config"]

@@ -20,3 +20,7 @@ class InputError(UserFacingError, ValueError):
 
 class MissingDependencyError(UserFacingError, ImportError):
     """An optional dependency is not installed; the message names the pip extra that brings it."""
+
+
+class DatasetError(InputError):
+    """A dataset that cannot be trained on as given; the message says which files and what to do."""

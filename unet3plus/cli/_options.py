@@ -57,21 +57,12 @@ def load_network(args: argparse.Namespace):
     return net
 
 
-def resolve_preset(args: argparse.Namespace, net=None, kind: Optional[str] = None):
-    """``--preset``, else the input the network was trained with (its model config), else the default of
-    the input ``kind`` ("image" for 2-D files, the published model's preset otherwise)."""
-    from ..hub import get_pretrained_config
-    from ..inference.presets import preset_for_model
+def preset_for(args: argparse.Namespace, model=None, kind: Optional[str] = None):
+    """The preset for inputs of ``kind``: ``--preset``, else the model's training input, else the kind's default
+    (``transforms.presets.resolve_preset``, the one place this is decided)."""
+    from ..transforms.presets import model_config_of, resolve_preset
 
-    trained = preset_for_model(net) if net is not None else None
-    if args.preset:
-        if trained is not None and trained.name != args.preset:
-            logger.warning("--preset %s overrides the input the model was trained with (%s)", args.preset,
-                           trained.description)
-        return args.preset
-    if trained is not None and kind in (None, trained.kind):
-        return trained
-    return "image" if kind == "image" else get_pretrained_config(args.model).input_preset
+    return resolve_preset(model_config_of(model), kind, args.preset)
 
 
 def inference_model(args: argparse.Namespace):
@@ -80,10 +71,10 @@ def inference_model(args: argparse.Namespace):
     Fills in ``args.backend`` (``--backend``, else ``UNET3PLUS_BACKEND``, else ``auto``) and shows the
     backend's choice and any ONNX export on stderr."""
     from ..errors import InputError
-    from ..inference.engine import default_backend_name
+    from ..runtime.backends import default_backend_name
 
     args.backend = args.backend or default_backend_name()
-    _show_info("unet3plus.inference.engine", "unet3plus.export.cache")
+    _show_info("unet3plus.runtime.backends", "unet3plus.runtime.onnx_cache")
     if args.backend == "onnxruntime" or (args.backend == "auto" and args.onnx_model):
         if not args.onnx_model:
             raise InputError("--backend onnxruntime needs --onnx-model PATH; make one with "

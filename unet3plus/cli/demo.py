@@ -21,8 +21,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..runtime.predict import predict
     from .._optional import require
-    from ..inference import predict, read_input, write_prediction
+    from ..io import read_input, write_prediction
     from ._options import check_output_folder, load_network
 
     check_output_folder(Path(args.out), overwrite=True)  # a folder (demo files in it are replaced), not a file

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 
 def _cases_for_model(args: argparse.Namespace):
     from ..errors import InputError
-    from ..inference.pairing import pair_volumes
+    from ..io.pairing import pair_volumes
 
     if bool(args.images) == bool(args.volumes) or bool(args.images) != bool(args.masks):
         raise InputError("give --predictions and --labels (existing masks), --images and --masks (2-D files), "
@@ -54,8 +54,8 @@ def _cases_for_model(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..inference.evaluate import evaluate, pair_predictions, score_masks
-    from ..inference.scores import check_outputs_free
+    from ..evaluation.evaluate import evaluate, pair_predictions, score_masks
+    from ..evaluation.scores import check_outputs_free
 
     outputs = [Path(p) if p else None for p in (args.csv, args.json, args.plot)]
     check_outputs_free(outputs, args.overwrite)  # before any work
@@ -66,13 +66,12 @@ def run(args: argparse.Namespace) -> int:
         result = score_masks(pair_predictions(Path(args.predictions), Path(args.labels)),
                              classes=args.classes or "binary", spacing=args.spacing)
     else:
-        from ..inference import create_backend
-        from ._options import inference_model, resolve_preset
+        from ..runtime import create_backend
+        from ._options import inference_model, preset_for
 
         cases = _cases_for_model(args)
         model, options = inference_model(args)
-        preset = resolve_preset(args, model if not isinstance(model, str) else None,
-                                "image" if args.images else "volume")
+        preset = preset_for(args, model, "image" if args.images else "volume")
         backend = create_backend(model, args.backend, **options)
         result = evaluate(backend, cases, classes=args.classes, spacing=args.spacing, preset=preset,
                           threshold=args.threshold, batch_size=args.batch_size, keep_largest=args.keep_largest,

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .._atomic import remove_stale_partials
     from ..errors import InputError
-    from ..export import compare_onnx, export_network, verification_batch
+    from ..runtime.exporting import compare_onnx, export_network, verification_batch
     from ._options import load_network
 
     remove_stale_partials(Path(args.out).parent)  # what killed exports left there

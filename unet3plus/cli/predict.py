@@ -46,24 +46,16 @@ def register(subparsers) -> None:
 
 
 class _Presets:
-    """The preset of each input kind, resolved once (``--preset``, the checkpoint's input, or the default)."""
+    """The preset of each input kind, resolved once per kind (``_options.preset_for``)."""
 
     def __init__(self, args: argparse.Namespace, net) -> None:
-        from ..inference.presets import preset_for_model
-
         self.args, self.net, self.chosen = args, net, {}
-        self.trained = preset_for_model(net) if net is not None else None
 
     def __call__(self, kind: str):
-        from ..inference import get_preset
-        from ._options import resolve_preset
+        from ._options import preset_for
 
         if kind not in self.chosen:
-            self.chosen[kind] = get_preset(resolve_preset(self.args, self.net, kind))
-            if self.trained is not None and not self.args.preset and self.trained.kind != kind:
-                logger.warning("the model was trained on %s input (%s); %s inputs get the '%s' preset (pass "
-                               "--preset to choose another)", self.trained.kind, self.trained.description, kind,
-                               self.chosen[kind].name)
+            self.chosen[kind] = preset_for(self.args, self.net, kind)
         return self.chosen[kind]
 
 
@@ -72,7 +64,7 @@ def _check_all(items, args, presets, fixed_shape) -> Tuple[Dict[int, object], Li
     others. Inputs are checked last first and only the last checked keeps its pixels, so that memory holds
     one input and the first one to predict is not read twice."""
     from ..errors import UserFacingError
-    from ..inference.inputs import check_input
+    from ..runtime.inputs import check_input
 
     checked: Dict[int, object] = {}
     failures = []
@@ -90,15 +82,16 @@ def _check_all(items, args, presets, fixed_shape) -> Tuple[Dict[int, object], Li
 
 
 def _report(item, error: Exception) -> None:
-    from ..inference.inputs import error_with_path
+    from ..runtime.inputs import error_with_path
 
     print(f"unet3plus predict: error: {error_with_path(item, error)}", file=sys.stderr)
 
 
 def _predict_each(mine, checked, args, backend, out: Path) -> List[object]:
     """Predict and write this worker's checked inputs in order; return those that failed (``--keep-going``)."""
+    from ..runtime.predict import predict
     from ..errors import UserFacingError
-    from ..inference import predict, read_input, write_prediction
+    from ..io import read_input, write_prediction
 
     failed = []
     for index, item in enumerate(mine):
@@ -125,7 +118,7 @@ def _predict_each(mine, checked, args, backend, out: Path) -> List[object]:
 
 
 def _failure_line(failures, n_failed: int, n_inputs: int, keep_going: bool) -> str:
-    from ..inference.inputs import error_with_path
+    from ..runtime.inputs import error_with_path
 
     if not failures:
         return (f"{n_failed} of {n_inputs} inputs cannot be predicted (found by the other msrun workers; see their "
@@ -139,8 +132,8 @@ def _failure_line(failures, n_failed: int, n_inputs: int, keep_going: bool) -> s
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..inference import create_backend
-    from ..inference.inputs import expand_inputs
+    from ..runtime import create_backend
+    from ..runtime.inputs import expand_inputs
     from ..training.distributed import Distributed
     from ._options import inference_model
 

@@ -10,7 +10,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .transforms import sample_bilinear, sample_nearest, sampling_grid
+from ..transforms.geometry import sample_bilinear, sample_nearest, sampling_grid
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..networks import SIZE_MULTIPLE
+from ..transforms.geometry import resize_pair
+from ..transforms.intensity import NORMALIZATIONS, prepare_image
 from .folder import pair_files
 from .io import DatasetError, channels_of, read_array, spatial_shape
-from .transforms import resize_pair
 
 Source = Union[Path, np.ndarray]
-NORMALIZATIONS = ("auto", "none", "minmax", "zscore")
 
 
 @dataclass(frozen=True)
@@ -59,18 +59,6 @@ class DataOptions:
         return max(2, self.n_classes)
 
 
-def normalize_intensity(image: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "auto" or mode == "none":
-        if mode == "auto" and np.issubdtype(image.dtype, np.integer):
-            return image.astype(np.float32) / float(np.iinfo(image.dtype).max)
-        return image.astype(np.float32)
-    image = image.astype(np.float32)
-    if mode == "minmax":
-        low, high = image.min(), image.max()
-        return (image - low) / max(float(high - low), 1e-8)
-    return (image - image.mean()) / max(float(image.std()), 1e-8)
-
-
 def apply_label_map(labels: np.ndarray, label_map: Optional[Mapping[int, int]]) -> np.ndarray:
     """int64 labels with every ``label_map`` key replaced by its value (all at once: ``{1: 2, 2: 1}`` swaps)."""
     labels = np.asarray(labels).astype(np.int64)
@@ -80,16 +68,6 @@ def apply_label_map(labels: np.ndarray, label_map: Optional[Mapping[int, int]]) 
     for source_value, target_value in label_map.items():
         mapped[labels == source_value] = target_value
     return mapped
-
-
-def prepare_image(image: np.ndarray, normalize: str, in_channels: int, repeat_grayscale: bool) -> np.ndarray:
-    """An ``H x W [x C]`` image as float32 ``C x H x W``: normalised, grey repeated to 3 channels when the
-    network takes 3. Training and inference on a trained model's config both go through here."""
-    image = normalize_intensity(image, normalize)
-    image = image[None] if image.ndim == 2 else np.transpose(image, (2, 0, 1))
-    if image.shape[0] == 1 and in_channels == 3 and repeat_grayscale:
-        image = np.repeat(image, 3, axis=0)
-    return image
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Tuple
 
-from ..files import pair_by_key
+from ..io.files import pair_by_key
 from .io import SUPPORTED_EXTENSIONS, DatasetError, is_supported
 
 

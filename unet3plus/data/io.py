@@ -6,14 +6,10 @@ from typing import Tuple
 
 import numpy as np
 
-from ..errors import InputError
-from ..files import IMAGE_EXTENSIONS, NUMPY_EXTENSIONS, extension_of, read_image_file
+from ..errors import DatasetError
+from ..io.files import IMAGE_EXTENSIONS, NUMPY_EXTENSIONS, extension_of, read_image_file
 
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS + NUMPY_EXTENSIONS
-
-
-class DatasetError(InputError):
-    """A dataset that cannot be trained on as given; the message says which files and what to do."""
 
 
 def is_supported(path: Path) -> bool:

@@ -15,10 +15,10 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..errors import InputError
-from ..inference.pairing import pair_volumes
-from ..inference.presets import get_preset
-from ..inference.readers import read_nifti
-from ..inference.writers import write_png
+from ..io.nifti import read_nifti
+from ..io.pairing import pair_volumes
+from ..io.writers import write_png
+from ..transforms.presets import get_preset
 from .split import split_by_group
 
 

@@ -9,11 +9,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..inference.presets import CONTEXT_SLICES
+from ..io.layouts import VolumeCase
+from ..transforms.presets import CONTEXT_SLICES
 from .dataset import apply_label_map
 from .io import DatasetError
 from .volume_io import CaseInfo, CaseReader
-from .volume_layouts import VolumeCase
 
 MAX_PROBLEMS_LISTED = 20
 CHECK_CHUNK_SLICES = 32

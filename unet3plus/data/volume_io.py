@@ -1,4 +1,4 @@
-"""Read one case of a volume dataset lazily, in the slice convention of ``unet3plus.inference.readers``.
+"""Read one case of a volume dataset lazily, in the slice convention of ``unet3plus.io.nifti``.
 
 NIfTI volumes are never held whole: nibabel's proxy reads the slices asked for (memory-mapped for
 ``.nii``; ``.nii.gz`` through indexed_gzip's seek points where it is installed, see
@@ -15,8 +15,9 @@ from typing import FrozenSet, Optional, Tuple
 import numpy as np
 
 from .._optional import require
-from ..inference.readers import nifti_to_slices, read_dicom_series, training_orientation_transform
-from .volume_layouts import VolumeCase
+from ..io.dicom import read_series
+from ..io.layouts import VolumeCase
+from ..io.nifti import nifti_to_slices, training_orientation_transform
 
 AFFINE_TOLERANCE_MM = 1e-2
 DICOM_CASES_KEPT = 4
@@ -37,7 +38,7 @@ def _load_nifti(path: Path):
 
 @functools.lru_cache(maxsize=DICOM_CASES_KEPT)
 def _dicom_volume(folder: str) -> np.ndarray:
-    return read_dicom_series(Path(folder)).data
+    return read_series(Path(folder)).data
 
 
 class CaseReader:
@@ -50,7 +51,7 @@ class CaseReader:
 
     @property
     def shape(self) -> Tuple[int, int, int]:
-        """``(Z, H, W)`` of the CT in the slice convention of ``unet3plus.inference.readers``."""
+        """``(Z, H, W)`` of the CT in the slice convention of ``unet3plus.io.nifti``."""
         if self._image is None:
             return tuple(_dicom_volume(str(self.case.image)).shape)
         return _oriented_shape(self._image)

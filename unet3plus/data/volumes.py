@@ -6,7 +6,7 @@
 
 The item interface is ``SegmentationDataset``'s (``names``, ``options``, ``len``, ``[i]``, ``subset``), so
 the trainer and ``make_loader`` take either; an item's group (for the patient-level split) is its case.
-Reading goes through ``unet3plus.inference`` (the NIfTI axis convention of ``readers``, the DICOM series
+Reading goes through ``unet3plus.io`` (the NIfTI axis convention of ``io.nifti``, the DICOM series
 reader, the input presets), so a slice looks in training exactly as it will in ``predict``; volumes are
 read lazily (``volume_io``) and checked up front (``volume_checks``).
 """
@@ -19,14 +19,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..inference.presets import CONTEXT_SLICES, InputPreset, get_preset, window_preset
+from ..io.layouts import VolumeCase, find_cases
 from ..networks import SIZE_MULTIPLE
+from ..transforms.presets import CONTEXT_SLICES, InputPreset, get_preset, window_preset
 from .dataset import DataOptions, apply_label_map
 from .io import DatasetError
 from .sampling import ForegroundSampler, check_fractions
 from .volume_checks import check_cases
 from .volume_io import CaseInfo, CaseReader
-from .volume_layouts import VolumeCase, find_cases
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class VolumeOptions(DataOptions):
             trains a sigmoid (``n_classes=1``), several a softmax over background + classes. LiTS:
             ``("liver", "tumour")``; the published binary convention (liver including tumour) is
             ``classes=("liver",), label_map={2: 1}``.
-        preset: ``lits2017``, ``standard`` (see ``unet3plus.inference.presets``); ``window`` overrides it.
+        preset: ``lits2017``, ``standard`` (see ``unet3plus.transforms.presets``); ``window`` overrides it.
         window: ``(low, high)`` HU window scaled to [0, 1], slices ``[z-1, z, z+1]``.
         slices: ``all`` slices, or ``labelled``: from the first to the last slice with foreground (what the
             published preprocessing kept).

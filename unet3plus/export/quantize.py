@@ -143,8 +143,8 @@ def compare_models(fp32_path: PathLike, int8_path: PathLike, batches: Sequence[n
                    threshold: float = 0.5) -> QuantizationReport:
     """Agreement of the int8 model with the fp32 model on ``batches`` (the first ``real_slices`` slices
     count; the rest is padding)."""
-    from ..inference.engine import OnnxRuntimeBackend, forward
-    from ..inference.postprocess import labels_from_logits
+    from ..runtime import OnnxRuntimeBackend, forward
+    from ..transforms.postprocess import labels_from_logits
 
     fp32, int8 = OnnxRuntimeBackend(fp32_path), OnnxRuntimeBackend(int8_path)
     reference = np.concatenate([forward(fp32, batch) for batch in batches])
@@ -176,15 +176,15 @@ def calibration_and_held_out(net: Any, shape: Sequence[int], files: Sequence[Pat
     """``(calibration slices, held-out slices)`` for a model of input ``shape``: from ``files`` through the
     preset (the last file held out when there are several, else the last quarter of the slices), or the
     preset's typical inputs with different seeds."""
-    from ..inference.predict import _as_input, network_input
-    from ..inference.presets import get_preset, preset_for_model
+    from ..runtime.predict import as_input, network_input
+    from ..transforms.presets import model_config_of, resolve_preset
 
-    preset = get_preset(preset) if preset is not None else (preset_for_model(net) or get_preset("lits2017"))
+    preset = resolve_preset(model_config_of(net), None, preset)
     size = (int(shape[2]), int(shape[3]))
     if not files:
         return (typical_slices(preset, size, n_calibration, seed),
                 typical_slices(preset, size, n_held_out, seed + 1000))
-    prepared = [network_input(_as_input(path), preset, allow_thin=True) for path in files]
+    prepared = [network_input(as_input(path), preset, allow_thin=True) for path in files]
     if len(prepared) > 1:
         return np.concatenate(prepared[:-1]), prepared[-1]
     slices = prepared[0]
@@ -204,8 +204,8 @@ def quantize_network(net: Any, int8_path: PathLike, input_shape: Sequence[int], 
     the fp32 export there (else it is temporary)."""
     import tempfile
 
-    from . import export_network
-    from ..inference.engine import _can_fold
+    from ..runtime.backends import can_fold
+    from ..runtime.exporting import export_network
 
     quantization_module()  # before the export: a missing extra fails at once
     int8_path = Path(int8_path)
@@ -213,7 +213,7 @@ def quantize_network(net: Any, int8_path: PathLike, input_shape: Sequence[int], 
         raise InputError(f"{int8_path} already exists; choose another --out or pass --overwrite")
     calibration, held_out = calibration_and_held_out(net, input_shape, calibration_files, n_calibration=n_calibration,
                                                      n_held_out=n_held_out, preset=preset)
-    if _can_fold(net):  # the form predict runs: BatchNorm folded into the convolutions, fewer tensors to quantise
+    if can_fold(net):  # the form predict runs: BatchNorm folded into the convolutions, fewer tensors to quantise
         from ..networks.fusion import optimize_for_inference
 
         net = optimize_for_inference(net)

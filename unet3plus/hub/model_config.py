@@ -157,7 +157,7 @@ def provenance(**facts: Any) -> Dict[str, Any]:
     """Versions and UTC time, plus ``facts`` (None values dropped)."""
     import mindspore
 
-    from .. import __version__
+    from .._version import __version__
 
     record = {"unet3plus_version": __version__, "mindspore_version": mindspore.__version__,
               "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -85,7 +85,7 @@ def render_card(name: str, config: ModelConfig, asset_link: str, sha256: str, *,
                 license: str, author: str) -> str:
     import mindspore
 
-    from .. import __version__
+    from .._version import __version__
 
     provenance = config.provenance
     best = provenance.get("best_metric") or {}

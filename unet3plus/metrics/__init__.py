@@ -7,11 +7,7 @@
 * :mod:`.lesions`: lesion detection from 3-D connected components (``detect_lesions``).
 * :mod:`.classes`: what each class is (``lits_classes``: liver = labels 1 and 2, tumour = label 2).
 * :mod:`.report`: many cases (``CaseMetrics`` -> ``MetricsReport``: means per case, global Dice).
-
-``labels_from_logits`` (hard labels from network logits) lives in ``unet3plus.inference.postprocess``
-and is re-exported here.
 """
-from ..inference.postprocess import labels_from_logits
 from .cases import METRICS, CaseScores, ClassScores, score_case, score_class
 from .classes import ScoredClass, binary_classes, label_classes, lits_classes
 from .lesions import LesionDetection, detect_lesions
@@ -24,5 +20,5 @@ __all__ = [
     "METRICS", "CaseMetrics", "CaseScores", "ClassScores", "ConfusionCounts", "LesionDetection", "MetricsReport",
     "OverlapResult", "ScoredClass", "SegmentationMetrics", "SurfaceDistances", "binary_classes", "confusion_counts",
     "detect_lesions", "dice_from_counts", "dice_per_case", "iou_from_counts", "iou_per_case", "label_classes",
-    "labels_from_logits", "lits_classes", "nan_mean", "score_case", "score_class", "surface_distances",
+    "lits_classes", "nan_mean", "score_case", "score_class", "surface_distances",
 ]

@@ -6,7 +6,7 @@ so the two cannot drift apart. The contract a subclass fulfils is listed on the 
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from mindspore import Tensor, nn, ops
 
@@ -82,6 +82,10 @@ class UNet3PlusBase(nn.Cell):
     """
 
     feature_info: FeatureMaps = feature_maps()
+    # What the weights were trained on (``hub.model_config.ModelConfig``: classes, input preparation). Set by
+    # ``create_network`` and the trainer; the folded copy and every backend keep it, so that predict, evaluate
+    # and export prepare inputs as training did.
+    model_config: Optional[Any] = None
 
     def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int]) -> Tensor:
         """Up-sampling branch ``name``: bilinear (align-corners) resize of ``x`` to ``size``, then the

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
-
 from mindspore import Tensor, nn
 
 from .base import ENCODER_WIDTHS, UNet3PlusBase, decoder_plan
@@ -65,6 +64,7 @@ class InferenceUNet3Plus(UNet3PlusBase):
         super().__init__()
         self.in_channels = source.in_channels
         self.n_classes = source.n_classes
+        self.model_config = source.model_config
         self.relu = nn.ReLU()
         self.pool2x = nn.MaxPool2d(kernel_size=2, stride=2)
         for level in range(1, len(ENCODER_WIDTHS) + 1):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 import mindspore as ms
 
@@ -95,7 +95,3 @@ def finish_commit(out_dir: Path, pending) -> None:
             os.replace(out_dir / staged(name), out_dir / name)
     for leftover in out_dir.glob("*" + STAGED_SUFFIX):
         leftover.unlink()
-
-
-def existing_run_files(out_dir: Path) -> Tuple[str, ...]:
-    return tuple(name for name in (RESUME, LAST, BEST) if (out_dir / name).exists())

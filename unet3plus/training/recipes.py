@@ -8,7 +8,7 @@ differences, each on purpose:
   slices of the same patient on both sides, which inflates validation scores;
 * validation every epoch on whole held-out volumes (per-case 3-D Dice), not slice Dice from epoch 180;
 * slices are cut from the volumes on the fly (the ``lits2017`` preset reproduces the published PNGs,
-  see ``unet3plus.inference.presets``) instead of being written as PNGs first; the first slice's
+  see ``unet3plus.transforms.presets``) instead of being written as PNGs first; the first slice's
   context repeats slice 0 instead of wrapping around to the end of the crop; volumes and labels are
   paired by name, not by directory listing order;
 * one process on the CPU (or ``msrun`` data-parallel), float32; the published run used Ascend devices.
@@ -21,7 +21,7 @@ foreground oversampling), random horizontal and vertical flips (p = 0.5 each) an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 from ..data import Augmentation
 from ..errors import InputError
@@ -53,7 +53,3 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise InputError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     return RECIPES[name]
-
-
-def list_recipes() -> Tuple[str, ...]:
-    return tuple(RECIPES)

@@ -216,7 +216,8 @@ class Trainer:
         """Loss and the fields of ``SegmentationMetrics.result()`` (hard Dice/IoU of the foreground classes,
         MONAI conventions) on the validation set; volume data is scored per case in 3-D instead
         (``volume_validation``; no loss)."""
-        from ..metrics import SegmentationMetrics, labels_from_logits
+        from ..metrics import SegmentationMetrics
+        from ..transforms.postprocess import labels_from_logits
 
         self.net.set_train(False)
         if hasattr(self.val_data, "read_case"):

@@ -2,7 +2,7 @@
 
 A slice-level mean hides that a case with a small liver counts as much as its empty slices; per-case
 volume Dice (per class, MONAI conventions: a case without a class is left out of that class's mean)
-is what LiTS and the Decathlon report. Prediction is ``unet3plus.inference.predict`` itself (its
+is what LiTS and the Decathlon report. Prediction is ``unet3plus.runtime.predict`` itself (its
 batching, padding, preset and thresholding), so validation sees exactly what ``unet3plus predict`` does.
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any, Dict
 
 import numpy as np
 
+from ..runtime.predict import predict
 from ..data.volumes import VolumeDataset
-from ..inference import create_backend, predict
 from ..metrics import SegmentationMetrics
+from ..runtime import create_backend
 
 
 def validate_cases(net: Any, data: VolumeDataset, batch_size: int) -> Dict[str, Any]:

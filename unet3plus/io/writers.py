@@ -13,8 +13,8 @@ from .._atomic import atomic_path
 from .._optional import require
 from ..errors import InputError
 from .dicom import can_write_segmentation, write_segmentation
-from .predict import Prediction
-from .readers import LoadedInput
+from .prediction import Prediction
+from .volume import Volume
 
 OVERLAY_COLOUR = (255, 40, 40)
 DISPLAY_WINDOW_HU = (-200.0, 200.0)
@@ -39,7 +39,7 @@ def write_npy(path: Path, array: np.ndarray) -> Path:
     return Path(path)
 
 
-def write_nifti_like(path: Path, volume: np.ndarray, source: LoadedInput, dtype) -> Path:
+def write_nifti_like(path: Path, volume: np.ndarray, source: Volume, dtype) -> Path:
     """``volume`` (``Z x H x W [x C]`` slices) as NIfTI on the source's grid: a NIfTI source's affine and
     header, or the affine a DICOM series' geometry gives."""
     nibabel = require("nibabel", "nifti", "Writing NIfTI masks")
@@ -101,7 +101,7 @@ def overlay_slice_index(mask: np.ndarray) -> int:
     return int(areas.argmax()) if areas.any() else mask.shape[0] // 2
 
 
-def output_names(name: str, source: LoadedInput, volume_slices: int, *, probabilities_dtype=np.float32) -> dict:
+def output_names(name: str, source: Volume, volume_slices: int, *, probabilities_dtype=np.float32) -> dict:
     """The file names one input's results get (so callers can check collisions before writing).
 
     Probabilities on a NIfTI grid are NIfTI float32; float16 ones (NIfTI has no float16 type) are ``.npy``
@@ -120,7 +120,7 @@ def output_names(name: str, source: LoadedInput, volume_slices: int, *, probabil
     return names
 
 
-def _on_a_grid(source: LoadedInput) -> bool:
+def _on_a_grid(source: Volume) -> bool:
     """NIfTI inputs and DICOM series with a geometry get NIfTI outputs on their grid."""
     return source.nifti is not None or source.affine is not None
 
@@ -140,7 +140,7 @@ def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[st
     the uint8 mask and the input are needed, except for the probabilities, which ``predict`` keeps only
     when asked (``probabilities=True``, or a ``.npy`` path that is then used in place).
     """
-    source = prediction.source or LoadedInput("prediction", "array", np.zeros(prediction.mask.shape, np.int16))
+    source = prediction.source or Volume("prediction", "array", np.zeros(prediction.mask.shape, np.int16))
     name = name or source.name
     out_dir = Path(out_dir)
     mask = prediction.mask

@@ -17,15 +17,21 @@ integers divided by their type's maximum, grey repeated to three channels.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..errors import InputError
+from .geometry import resize_image
+from .intensity import prepare_image
 
 if TYPE_CHECKING:
-    from ..hub.model_config import InputConfig
+    from ..hub.model_config import InputConfig, ModelConfig
+
+logger = logging.getLogger(__name__)
 
 CONTEXT_SLICES = 3
 
@@ -185,9 +191,6 @@ def preset_from_input_config(config: "InputConfig", in_channels: int) -> InputPr
         return get_preset(config.preset)
     if config.window is not None:  # trained on CT volumes with an HU window (unet3plus train --volumes --window)
         return window_preset(*config.window)
-    from ..data.dataset import prepare_image
-    from ..data.transforms import resize_image
-
     def prepare(image: np.ndarray) -> np.ndarray:
         if image.ndim == 3 and image.shape[2] == 4 and in_channels != 4:
             image = image[:, :, :3]  # drop alpha, as the image preset does
@@ -203,12 +206,51 @@ def preset_from_input_config(config: "InputConfig", in_channels: int) -> InputPr
                        tuple(config.size) if config.size else None)
 
 
-def preset_for_model(model) -> Optional[InputPreset]:
-    """The preset a network built by ``create_network`` was trained with (None when its config does not say)."""
-    config = getattr(getattr(model, "net", model), "model_config", None)
-    if config is None or config.input is None:
-        return None
-    return preset_from_input_config(config.input, config.architecture.in_channels)
+PUBLISHED_PRESET = "lits2017"  # what the published weights expect, and a volume's default without a model config
+
+
+def model_config_of(model: Any) -> Optional["ModelConfig"]:
+    """The ``ModelConfig`` a network, backend or folded copy carries (None for an ``.onnx`` path or a bare cell)."""
+    return getattr(model, "model_config", None) if model is not None and not isinstance(model, (str, Path)) else None
+
+
+def input_kind(volume: Any) -> str:
+    """``"volume"`` (CT in HU: NIfTI, DICOM, ``.npy`` arrays other than uint8) or ``"image"`` (image files and
+    uint8 arrays, which hold 8-bit pictures rather than HU) for a :class:`~unet3plus.io.Volume`."""
+    if volume.kind == "mask":
+        raise PresetError(f"{volume.path} is a DICOM Segmentation (a mask), not an image; point predict at the CT "
+                          "images it was drawn on (or score it with unet3plus evaluate --predictions)")
+    if volume.kind == "array":
+        return "image" if np.asarray(volume.data).dtype == np.uint8 else "volume"
+    return volume.kind
+
+
+def resolve_preset(model_config: Optional["ModelConfig"], input_kind: Optional[str] = None,
+                   override: Union[str, InputPreset, None] = None) -> InputPreset:
+    """The one decision of how an input reaches the network; predict, evaluate, export, quantize and the command
+    line all call it.
+
+    ``override`` (a name or preset, ``--preset``) wins, with a warning when it differs from what the model was
+    trained on. Otherwise the model's own training input (``model_config.input``) when it takes this
+    ``input_kind`` ("volume" or "image"; None: any), else the default of the kind: ``image`` for 2-D images,
+    ``lits2017`` (the published weights' input) for CT volumes.
+    """
+    trained = None
+    if model_config is not None and model_config.input is not None:
+        trained = preset_from_input_config(model_config.input, model_config.architecture.in_channels)
+    if override is not None:
+        chosen = get_preset(override)
+        if trained is not None and chosen.name != trained.name:
+            logger.warning("preset %s overrides the input the model was trained with (%s)", chosen.name,
+                           trained.description)
+        return chosen
+    if trained is not None and input_kind in (None, trained.kind):
+        return trained
+    chosen = get_preset("image" if input_kind == "image" else PUBLISHED_PRESET)
+    if trained is not None:
+        logger.warning("the model was trained on %s input (%s); %s inputs get the '%s' preset (--preset or preset= "
+                       "chooses another)", trained.kind, trained.description, input_kind, chosen.name)
+    return chosen
 
 
 def get_preset(preset) -> InputPreset:

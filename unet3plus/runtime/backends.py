@@ -16,24 +16,14 @@ import numpy as np
 
 from .._optional import require
 from ..errors import InputError
+from .interface import InferenceBackend
+from .onnx_runtime import OnnxRuntimeBackend
 
 logger = logging.getLogger(__name__)
 
 BackendFactory = Callable[..., "InferenceBackend"]
 GRAPH_MIN_BATCHES = 4  # "auto" compiles from this many batches on (see MindSporeBackend)
 BACKEND_VARIABLE = "UNET3PLUS_BACKEND"  # the CLI's default --backend (else "auto")
-
-
-class InferenceBackend:
-    """Base class: ``backend(batch) -> logits`` as NumPy arrays."""
-
-    fixed_shape: Optional[Tuple[int, int, int, int]] = None
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def prepare(self, n_batches: int) -> None:
-        """Told how many batches follow, before the first (lets a backend decide whether compiling pays)."""
 
 
 class MindSporeBackend(InferenceBackend):
@@ -57,7 +47,8 @@ class MindSporeBackend(InferenceBackend):
             raise InputError(f"unknown MindSpore mode {mode!r}; choose auto, graph or pynative")
         import mindspore as ms
 
-        if optimize and _can_fold(net):
+        self.model_config = getattr(net, "model_config", None)
+        if optimize and can_fold(net):
             from ..networks.fusion import optimize_for_inference
 
             net = optimize_for_inference(net)  # an eval-only copy; the caller's network is not touched
@@ -90,35 +81,11 @@ class MindSporeBackend(InferenceBackend):
         return output.asnumpy()
 
 
-def _can_fold(net: Any) -> bool:
+def can_fold(net: Any) -> bool:
     """``optimize_for_inference`` handles a ``UNet3Plus`` without the classification-guided module."""
     from ..networks import UNet3Plus
 
     return isinstance(net, UNet3Plus) and not net.has_cgm
-
-
-class OnnxRuntimeBackend(InferenceBackend):
-    """An exported ONNX file run by ONNX Runtime on the CPU (no MindSpore needed to run it)."""
-
-    def __init__(self, model_path: Any, providers=("CPUExecutionProvider",)) -> None:
-        onnxruntime = require("onnxruntime", "onnx", "Running the ONNX model")
-        try:
-            options = onnxruntime.SessionOptions()
-            # Idle worker threads spinning for work cost more than they save on few cores (0.87x measured).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self.session = onnxruntime.InferenceSession(str(model_path), sess_options=options,
-                                                        providers=list(providers))
-        except Exception as error:
-            raise InputError(f"cannot load ONNX model {model_path}: {error}. Export one with "
-                             "'unet3plus export --format onnx'.") from error
-        model_input = self.session.get_inputs()[0]
-        self.input_name = model_input.name
-        shape = model_input.shape
-        if len(shape) == 4 and all(isinstance(d, int) for d in shape):
-            self.fixed_shape = tuple(shape)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
 class CachedOnnxBackend(InferenceBackend):
@@ -134,6 +101,7 @@ class CachedOnnxBackend(InferenceBackend):
     def __init__(self, net: Any, *, cache_dir: Any = None, **fallback_options: Any) -> None:
         require("onnxruntime", "onnx", "The ONNX Runtime backend")
         self.net, self.cache_dir, self.fallback_options = net, cache_dir, fallback_options
+        self.model_config = getattr(net, "model_config", None)
         self._network: Optional[str] = None
         self._sessions: Dict[Tuple[int, ...], OnnxRuntimeBackend] = {}
         self._fallback: Optional[MindSporeBackend] = None
@@ -148,7 +116,7 @@ class CachedOnnxBackend(InferenceBackend):
         session = self._sessions.get(shape[1:])
         if session is not None and session.fixed_shape[0] >= shape[0]:
             return session
-        from ..export.cache import cached_onnx, network_sha256
+        from .onnx_cache import cached_onnx, network_sha256
 
         try:
             if self._network is None:
@@ -191,7 +159,7 @@ def fastest_backend(model: Any, *, cache_dir: Any = None, **mindspore_options: A
         return OnnxRuntimeBackend(model)
     mindspore_options.setdefault("optimize", True)  # a folded copy when MindSpore runs it: same logits, faster
     if onnxruntime_available() and _exportable(model):
-        from ..export.cache import onnx_cache_dir
+        from .onnx_cache import onnx_cache_dir
 
         logger.info("backend: onnxruntime, on an ONNX export made once per input shape and kept in %s (--backend "
                     "mindspore runs MindSpore instead)", onnx_cache_dir(cache_dir))
@@ -241,11 +209,3 @@ def create_backend(model: Any, backend: Optional[str] = None, **options: Any) ->
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(_BACKENDS)}")
     return _BACKENDS[backend](model, **options)
 
-
-def forward(backend: InferenceBackend, batch: np.ndarray) -> np.ndarray:
-    """Logits for one batch ``N x C x H x W``: the single call every prediction goes through."""
-    logits = np.asarray(backend(batch), dtype=np.float32)
-    if logits.ndim != 4 or logits.shape[0] != batch.shape[0] or logits.shape[2:] != batch.shape[2:]:
-        raise InputError(f"the model returned logits of shape {logits.shape} for a batch of shape {batch.shape}; "
-                         "expected N x classes x H x W")
-    return logits

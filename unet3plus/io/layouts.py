@@ -5,7 +5,7 @@
 * nnU-Net raw data: ``imagesTr/case_0000.nii.gz`` (channel 0) with ``labelsTr/case.nii.gz``;
 * DICOM: one sub-folder per case holding its series, labels ``<case>.nii[.gz]`` in ``--labels``.
 
-NIfTI pairing is ``unet3plus.inference.pairing.pair_volumes`` (the one pairing rule, also used by
+NIfTI pairing is ``unet3plus.io.pairing.pair_volumes`` (the one pairing rule, also used by
 ``evaluate``); this module only decides which folders to hand it.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-from ..inference.pairing import case_key, pair_volumes
-from ..files import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, stem_of
-from ..inference.readers import is_dicom_file
-from .io import DatasetError
+from ..errors import DatasetError
+from .files import DICOM_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, stem_of
+from .pairing import case_key, pair_volumes
+from .volume import is_dicom_file
 
 DECATHLON_IMAGES, DECATHLON_LABELS = "imagesTr", "labelsTr"
 

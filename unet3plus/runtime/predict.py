@@ -5,7 +5,6 @@ import contextlib
 import itertools
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
@@ -13,52 +12,32 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._progress import progress_bar
+from ..io.prediction import Prediction
+from ..io.readers import read_input
+from ..io.volume import Volume
 from ..networks import SIZE_MULTIPLE
-from .engine import InferenceBackend, backend_name, create_backend, forward
-from .postprocess import keep_largest_component, labels_from_probabilities, probabilities_from_logits
-from .presets import InputPreset, PresetError, check_volume, get_preset, preset_for_model
-from .readers import LoadedInput, read_input
+from ..transforms.postprocess import keep_largest_component, labels_from_probabilities, probabilities_from_logits
+from ..transforms.presets import (InputPreset, PresetError, check_volume, input_kind, model_config_of,
+                                  resolve_preset)
+from .backends import backend_name, create_backend
+from .interface import InferenceBackend, forward
 
 PIXELS_PER_BATCH = 512 * 512  # default batch: one 512 x 512 slice, four 256 x 256 ones
 MAX_DEFAULT_BATCH = 4
 
 
-InputLike = Union[str, "os.PathLike[str]", np.ndarray, LoadedInput]
+InputLike = Union[str, "os.PathLike[str]", np.ndarray, Volume]
 
 
-@dataclass
-class Prediction:
-    """``mask``: uint8 labels (``Z x H x W`` for volumes, ``H x W`` for a 2-D image; 1 = foreground for a
-    one-channel model). ``probabilities``: ``[Z x] C x H x W`` (sigmoid or softmax), only when ``predict`` was
-    asked for them (``probabilities=True`` or a ``.npy`` path; float32, or float16 on request), else None:
-    a whole CT's float32 probabilities are 4 bytes a voxel per channel, more than the CT itself.
-    ``channels``: the model's output channels (1 = one sigmoid channel)."""
-
-    mask: np.ndarray
-    probabilities: Optional[np.ndarray]
-    preset: str
-    source: Optional[LoadedInput] = None
-    preset_kind: str = "volume"  # "image" for 2-D presets (a trained model's own preset has no registry name)
-    channels: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.channels:
-            self.channels = int(self.probabilities.shape[-3]) if self.probabilities is not None else 1
-
-    @property
-    def foreground_fraction(self) -> float:
-        return float(np.count_nonzero(self.mask)) / max(self.mask.size, 1)
-
-
-def _as_input(x: InputLike) -> LoadedInput:
-    if isinstance(x, LoadedInput):
+def as_input(x: InputLike) -> Volume:
+    if isinstance(x, Volume):
         return x
     if isinstance(x, (str, os.PathLike)):
         return read_input(x)
-    return LoadedInput("array", "array", np.asarray(x))
+    return Volume("array", "array", np.asarray(x))
 
 
-def check_kind(source: LoadedInput, preset: InputPreset) -> None:
+def check_kind(source: Volume, preset: InputPreset) -> None:
     """An error unless the input is the kind the preset takes (a CT volume, or one 2-D image)."""
     where = f" ({source.path})" if source.path is not None else ""
     if preset.kind == "volume" and source.kind == "image":
@@ -70,13 +49,13 @@ def check_kind(source: LoadedInput, preset: InputPreset) -> None:
                           "image; use --preset lits2017 (the published weights) or standard")
 
 
-def network_input(source: LoadedInput, preset: InputPreset, *, allow_thin: bool = False) -> np.ndarray:
+def network_input(source: Volume, preset: InputPreset, *, allow_thin: bool = False) -> np.ndarray:
     """The preset applied to the whole input (``predict`` streams volumes instead; see ``slice_source``)."""
     check_kind(source, preset)
     return preset(source.data, allow_thin=allow_thin)
 
 
-def slice_source(source: LoadedInput, preset: InputPreset, *,
+def slice_source(source: Volume, preset: InputPreset, *,
                  allow_thin: bool = False) -> Tuple[int, Tuple[int, int], Callable[[int, int], np.ndarray]]:
     """How many slices the input gives, their ``(H, W)``, and ``prepare(start, stop)``: the network input for
     slices ``start:stop``. Volume presets with slice offsets prepare each run from the volume as stored
@@ -173,7 +152,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         model: a MindSpore network (``unet3plus.create_network(...)``; a ``UNet3Plus`` runs as its
             ``optimize_for_inference`` copy unless ``optimize=False`` is passed, and is itself left as it
             was), a path to an exported ``.onnx`` file, or an ``InferenceBackend``.
-        x: a file path (PNG/JPEG, ``.npy``, NIfTI, DICOM file or series folder), a ``LoadedInput``, or an
+        x: a file path (PNG/JPEG, ``.npy``, NIfTI, DICOM file or series folder), a ``Volume``, or an
             array: a CT volume ``[Z x] H x W`` in HU for volume presets, an image for the ``image`` preset.
         preset: ``"lits2017"`` (what the published weights expect), ``"standard"``, ``"image"``, or an
             ``InputPreset``. Default: the input the network was trained with (``net.model_config.input``,
@@ -191,13 +170,13 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
             name only when complete) and returned memory-mapped, so they never need to fit in memory.
         probabilities_dtype: ``float32`` (default) or ``float16`` (half the memory or disk).
     """
-    preset = get_preset(preset) if preset is not None else (preset_for_model(model) or get_preset("lits2017"))
     if batch_size is not None and batch_size < 1:
         raise PresetError(f"batch_size must be at least 1, got {batch_size}")
     dtype = _probability_dtype(probabilities_dtype)
     if probabilities not in (False, None, True):
         _npy_path(probabilities)  # a wrong name fails before any work
-    source = _as_input(x)
+    source = as_input(x)
+    preset = resolve_preset(model_config_of(model), input_kind(source), preset)
     n_slices, (height, width), prepare = slice_source(source, preset, allow_thin=allow_thin)
     if not isinstance(model, InferenceBackend) and backend_name(model, backend) == "mindspore":
         backend_options = {"optimize": True, **backend_options}  # folded copy: same logits, faster
@@ -235,13 +214,13 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
                       channels=channels)
 
 
-def _image_prediction(scores: np.ndarray, source: LoadedInput, preset: InputPreset, threshold: float,
+def _image_prediction(scores: np.ndarray, source: Volume, preset: InputPreset, threshold: float,
                       keep_largest: bool, probabilities: Union[bool, str, "os.PathLike[str]"],
                       dtype: np.dtype) -> Prediction:
     """One 2-D image's prediction from its ``1 x C x H x W`` scores, resized back to the input's own size
     where the preset resized it."""
     if preset.size is not None:
-        from ..data.transforms import resize_image
+        from ..transforms.geometry import resize_image
 
         own_size = tuple(np.asarray(source.data).shape[:2])
         scores = resize_image(scores[0], own_size)[np.newaxis]

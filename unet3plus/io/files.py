@@ -10,8 +10,8 @@ from typing import Callable, Dict, List, Mapping, Sequence, Tuple, Type
 
 import numpy as np
 
-from ._optional import require
-from .errors import InputError
+from .._optional import require
+from ..errors import InputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NUMPY_EXTENSIONS = (".npy",)
@@ -56,7 +56,7 @@ def read_image_file(path: Path, *, labels: bool = False) -> np.ndarray:
         return np.array(image)
 
 
-def _listing(names: Sequence[str]) -> str:
+def listing(names: Sequence[str]) -> str:
     shown = ", ".join(names[:MAX_LISTED])
     return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
 
@@ -88,7 +88,7 @@ def pair_by_key(first: Sequence[Path], second: Sequence[Path], *, roles: Tuple[s
         if alone:
             article = "an" if roles[other][0] in "aeiou" else "a"
             problems.append(f"{len(alone)} {roles[this]}(s) without {article} {roles[other]} in {folders[other]}: "
-                            f"{_listing([by_key[this][name].name for name in alone])}")
+                            f"{listing([by_key[this][name].name for name in alone])}")
     if problems:
         raise error(f"{roles[0]}s and {roles[1]}s are paired by {rule}, but " + "; ".join(problems)
                     + ". Add the missing files or move the unpaired ones out.")

@@ -18,13 +18,14 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._optional import require
-from ..files import DICOM_EXTENSIONS, extension_of
-from .readers import LoadedInput, ReadError, _dicom_hu, _unreadable, is_dicom_file, nifti_input
+from .files import DICOM_EXTENSIONS, extension_of, stem_of
+from .nifti import nifti_input
+from .volume import ReadError, Volume, is_dicom_file, unreadable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SeriesGeometry", "can_write_segmentation", "is_segmentation_file", "read_segmentation", "read_series",
-           "series_geometry", "write_segmentation"]
+__all__ = ["SeriesGeometry", "can_write_segmentation", "dicom_file_spacing", "dicom_hu", "is_segmentation_file",
+           "read_dicom_file", "read_segmentation", "read_series", "series_geometry", "write_segmentation"]
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SPACING_TOLERANCE = 0.01  # relative: slice steps may differ by 1% (rounded positions)
@@ -106,7 +107,7 @@ def _series_in(folder: Path) -> Dict[str, List[Tuple[Path, Any]]]:
         try:
             dataset = pydicom.dcmread(str(file))
         except Exception as error:
-            raise _unreadable(file, "a DICOM image", error) from error
+            raise unreadable(file, "a DICOM image", error) from error
         if getattr(dataset, "Modality", "") == "SEG":
             continue  # a segmentation beside its images (this package writes <name>_seg.dcm) is not a slice
         if "PixelData" in dataset:
@@ -117,7 +118,7 @@ def _series_in(folder: Path) -> Dict[str, List[Tuple[Path, Any]]]:
     return series
 
 
-def read_series(folder: Path, series_uid: Optional[str] = None) -> LoadedInput:
+def read_series(folder: Path, series_uid: Optional[str] = None) -> Volume:
     """One series of a folder as a ``Z x H x W`` HU volume sorted along the slice normal, with its geometry
     (``spacing``, ``affine``) and the source files (for DICOM SEG). Several series need ``series_uid``."""
     folder = Path(folder)
@@ -136,11 +137,11 @@ def read_series(folder: Path, series_uid: Optional[str] = None) -> LoadedInput:
     chosen.sort(key=lambda item: _slice_order_key(item[1]))
     datasets = [dataset for _, dataset in chosen]
     try:
-        slices = [_dicom_hu(d) for d in datasets]
+        slices = [dicom_hu(d) for d in datasets]
     except ReadError:
         raise
     except Exception as error:
-        raise _unreadable(folder, "a DICOM series", error) from None
+        raise unreadable(folder, "a DICOM series", error) from None
     shapes = {s.shape[1:] for s in slices}
     if len(shapes) > 1:
         raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "
@@ -149,7 +150,7 @@ def read_series(folder: Path, series_uid: Optional[str] = None) -> LoadedInput:
     metadata = {"modality": getattr(datasets[0], "Modality", ""), "n_files": len(datasets),
                 "series_uid": str(getattr(datasets[0], "SeriesInstanceUID", "")),
                 "dicom_files": [path for path, _ in chosen]}
-    return LoadedInput(folder.name, "volume", np.concatenate(slices), folder, metadata=metadata,
+    return Volume(folder.name, "volume", np.concatenate(slices), folder, metadata=metadata,
                        spacing=geometry.spacing if geometry else None,
                        affine=geometry.affine if geometry else None)
 
@@ -178,14 +179,14 @@ def can_write_segmentation() -> bool:
     return True
 
 
-def write_segmentation(path: Path, mask: np.ndarray, source: LoadedInput, n_segments: int) -> Path:
+def write_segmentation(path: Path, mask: np.ndarray, source: Volume, n_segments: int) -> Path:
     """A DICOM Segmentation (binary, one segment per label 1..n_segments) of the ``Z x H x W`` label map
     ``mask`` on the series ``source`` was read from, referencing its images."""
     highdicom = require("highdicom", "dicom", "Writing DICOM Segmentation objects")
     pydicom = require("pydicom", "dicom", "Writing DICOM Segmentation objects")
     from pydicom.sr.codedict import codes
 
-    from .. import __version__
+    from .._version import __version__
 
     files = source.metadata.get("dicom_files")
     if not files or len(files) != mask.shape[0]:
@@ -216,7 +217,7 @@ def is_segmentation_file(path: Path) -> bool:
         return False
 
 
-def read_segmentation(path: Path) -> LoadedInput:
+def read_segmentation(path: Path) -> Volume:
     """A DICOM Segmentation as a label map (each voxel its segment number, 0 outside every segment) on the
     grid of the images it was drawn on, in the training orientation like a NIfTI mask, so that it is scored
     against NIfTI labels of the same series (``unet3plus evaluate --predictions``)."""
@@ -233,3 +234,56 @@ def read_segmentation(path: Path) -> LoadedInput:
     if data.ndim == 4 and data.shape[-1] == 1:
         data = data[..., 0]
     return nifti_input(nibabel, image, data, Path(path), kind="mask")
+
+
+def dicom_hu(dataset: Any) -> np.ndarray:
+    """Pixels in HU: stored values times RescaleSlope plus RescaleIntercept (frames first)."""
+    pixels = dataset.pixel_array.astype(np.float32)
+    slope = float(getattr(dataset, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(dataset, "RescaleIntercept", 0) or 0)
+    hu = pixels * np.float32(slope) + np.float32(intercept)
+    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    if hu.ndim == 2:
+        return hu[np.newaxis]
+    if hu.ndim == 3 and frames > 1:
+        return hu
+    raise ReadError(f"DICOM pixel data of shape {hu.shape} is not grey-level CT (colour DICOM is not supported)")
+
+
+
+def read_dicom_file(path: Path) -> Volume:
+    """One DICOM image file (a slice, or a multi-frame volume) in HU, with its spacing in mm where the
+    header states it (PixelSpacing; SpacingBetweenSlices or SliceThickness, NaN when neither is given).
+    A DICOM Segmentation is read as the mask it holds (``dicom.read_segmentation``)."""
+    pydicom = require("pydicom", "dicom", "Reading DICOM files")
+    try:
+        dataset = pydicom.dcmread(str(path))
+    except Exception as error:
+        raise unreadable(path, "a DICOM image", error) from error
+    if getattr(dataset, "Modality", "") == "SEG":
+        return read_segmentation(path)
+    if "PixelData" not in dataset and "Rows" in dataset:  # an image header whose pixels were lost or left out
+        raise ReadError(f"{path} is a DICOM image without pixel data (a header-only copy?); replace it with the "
+                        "complete file")
+    if "PixelData" not in dataset:
+        raise unreadable(path, "a DICOM image", ValueError("it holds no image (cut short, or a DICOMDIR or report?)"))
+    try:
+        volume = dicom_hu(dataset)
+    except ReadError:
+        raise
+    except Exception as error:
+        raise unreadable(path, "a DICOM image", error) from error
+    return Volume(stem_of(path), "volume", volume, path, metadata={"modality": getattr(dataset, "Modality", "")},
+                       spacing=dicom_file_spacing(dataset))
+
+
+
+def dicom_file_spacing(dataset: Any) -> Optional[Tuple[float, float, float]]:
+    """mm along ``Z x H x W`` of one DICOM image: the slice step (SpacingBetweenSlices, else SliceThickness;
+    NaN when neither is stated) and PixelSpacing (rows, columns); None without PixelSpacing. A zero or
+    negative value is kept, so that the distance metrics refuse it with the file's name."""
+    pixel = getattr(dataset, "PixelSpacing", None)
+    if pixel is None or len(pixel) != 2:
+        return None
+    step = getattr(dataset, "SpacingBetweenSlices", None) or getattr(dataset, "SliceThickness", None)
+    return (float(step) if step not in (None, "") else float("nan"), float(pixel[0]), float(pixel[1]))

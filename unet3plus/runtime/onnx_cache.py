@@ -57,7 +57,7 @@ def cache_key(network: str, input_shape: Sequence[int]) -> Dict[str, Any]:
     """What an export depends on."""
     import mindspore as ms
 
-    from .. import __version__
+    from .._version import __version__
 
     return {"format": FORMAT_VERSION, "network_sha256": network, "input_shape": [int(d) for d in input_shape],
             "unet3plus": __version__, "mindspore": ms.__version__}
@@ -137,7 +137,7 @@ def cached_onnx(net: Any, input_shape: Sequence[int], *, cache_dir=None, network
 
 
 def _export_entry(net: Any, key: Dict[str, Any], model: Path, sidecar: Path, tolerance: float) -> None:
-    from . import compare_onnx, export_network, verification_batch
+    from .exporting import compare_onnx, export_network, verification_batch
 
     shape = tuple(key["input_shape"])
     logger.info("exporting the network to ONNX for input %s (once; cached in %s)",

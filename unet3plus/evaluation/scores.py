@@ -114,7 +114,7 @@ class Evaluation:
 
     def write_plot(self, path: Path, *, overwrite: bool = False) -> Path:
         """A PNG with the per-case distributions of Dice and ASSD for every class (box and points)."""
-        from .scores_plot import distribution_plot
+        from .plot import distribution_plot
 
         panels = [(f"{title} ({self.units})" if metric in DISTANCES else title,
                    {name: self.report.values(name, metric) for name in self.report.class_names})

@@ -15,14 +15,15 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..io.dicom import is_segmentation_file
+from ..io.files import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
+from ..io.pairing import case_key
+from ..io.readers import read_input
+from ..io.volume import Volume
 from ..metrics import CaseMetrics, ScoredClass, binary_classes, label_classes, lits_classes
 from ..metrics.classes import check_label_values
 from ..metrics.surface import check_spacing
-from .pairing import case_key
-from .predict import predict
-from ..files import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
-from .dicom import is_segmentation_file
-from .readers import LoadedInput, read_input
+from ..runtime.predict import predict
 from .scores import Evaluation
 
 MASK_EXTENSIONS = NIFTI_EXTENSIONS + IMAGE_EXTENSIONS
@@ -84,7 +85,7 @@ def pair_predictions(predictions_dir: Path, labels_dir: Path) -> List[Tuple[str,
                        rule="name (a _mask suffix and segmentation-N for volume-N are understood)")
 
 
-def _read_labels(path: Path, binary: bool) -> Tuple[np.ndarray, LoadedInput]:
+def _read_labels(path: Path, binary: bool) -> Tuple[np.ndarray, Volume]:
     loaded = read_input(path)
     data = np.asarray(loaded.data)
     if loaded.kind == "image" and data.ndim == 3:
@@ -96,7 +97,7 @@ def _read_labels(path: Path, binary: bool) -> Tuple[np.ndarray, LoadedInput]:
     return ((labels > 0).astype(np.uint8) if binary else labels), loaded
 
 
-def _spacing(loaded: LoadedInput, path: Path, default: Optional[Sequence[float]]) -> Tuple[float, ...]:
+def _spacing(loaded: Volume, path: Path, default: Optional[Sequence[float]]) -> Tuple[float, ...]:
     ndim = 2 if loaded.kind == "image" else 3
     spacing = default if default is not None else loaded.spacing
     if spacing is None:
@@ -109,7 +110,7 @@ def _spacing(loaded: LoadedInput, path: Path, default: Optional[Sequence[float]]
         raise InputError(f"{path}: {error}; fix the header or pass --spacing Z Y X (mm)") from None
 
 
-def _check_same_grid(prediction: LoadedInput, labels: LoadedInput, shape: Tuple[int, ...],
+def _check_same_grid(prediction: Volume, labels: Volume, shape: Tuple[int, ...],
                      expected: Tuple[int, ...]) -> None:
     if shape != expected:
         raise InputError(f"{prediction.path} has shape {shape} but its labels {labels.path} have {expected}; "
@@ -129,7 +130,7 @@ class _Scorer:
         self.metrics = CaseMetrics(self.classes)
         self.units = "mm"
 
-    def score(self, name: str, predicted: np.ndarray, source: LoadedInput, label_path: Path) -> None:
+    def score(self, name: str, predicted: np.ndarray, source: Volume, label_path: Path) -> None:
         labels, loaded = _read_labels(Path(label_path), self.kind == "binary")
         _check_same_grid(source, loaded, tuple(predicted.shape), tuple(labels.shape))
         for path, values in ((source.path, predicted), (label_path, labels)):
@@ -160,7 +161,7 @@ def score_masks(cases: Iterable[Tuple[str, Path, Path]], *, classes: str = "bina
 
 
 def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, classes: Optional[str] = None,
-             spacing: Optional[Sequence[float]] = None, preset: str = "lits2017", threshold: float = 0.5,
+             spacing: Optional[Sequence[float]] = None, preset: Any = None, threshold: float = 0.5,
              batch_size: Optional[int] = None, keep_largest: bool = False, allow_thin: bool = False,
              progress: bool = False) -> Evaluation:
     """Predict every ``(name, input, labels)`` case with ``model`` (a backend, network or .onnx path) and score it.
@@ -175,7 +176,7 @@ def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, classes: Op
         channels = prediction.channels
         if scorer is None:
             scorer = _Scorer(classes or ("binary" if channels == 1 else str(channels)), spacing)
-        source = prediction.source or LoadedInput(name, "array", np.zeros(0), Path(input_path))
+        source = prediction.source or Volume(name, "array", np.zeros(0), Path(input_path))
         scorer.score(name, prediction.mask, source, Path(label_path))
     if scorer is None:
         raise InputError("no cases to evaluate; check the input folders")

@@ -17,15 +17,16 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
-from ..files import (DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, NUMPY_EXTENSIONS, _listing, extension_of,
-                     stem_of)
+from ..io.files import (DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, NUMPY_EXTENSIONS, extension_of, listing,
+                        stem_of)
+from ..io.readers import read_input
+from ..io.volume import Volume, is_dicom_file
+from ..transforms.presets import CONTEXT_SLICES, InputPreset, check_volume, input_kind
 from .predict import network_input, padded_size
-from .presets import CONTEXT_SLICES, InputPreset, check_volume
-from .readers import LoadedInput, ReadError, is_dicom_file, read_input
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckedInput", "InputItem", "check_input", "error_with_path", "expand_inputs", "input_kind"]
+__all__ = ["CheckedInput", "InputItem", "check_input", "error_with_path", "expand_inputs"]
 
 FILE_EXTENSIONS = NIFTI_EXTENSIONS + IMAGE_EXTENSIONS + NUMPY_EXTENSIONS
 
@@ -44,7 +45,7 @@ class CheckedInput:
     when its turn comes), its preset, and whether a single slice is repeated."""
 
     item: InputItem
-    source: Optional[LoadedInput]
+    source: Optional[Volume]
     preset: InputPreset
     allow_thin: bool
 
@@ -61,7 +62,7 @@ def _series_item(folder: Path) -> InputItem:
     others = sorted(p.name for p in folder.iterdir() if p.is_file() and extension_of(p) in FILE_EXTENSIONS)
     if others:
         logger.warning("%s holds DICOM files, so it is read as one DICOM series; its other files are not "
-                       "predicted (point at them on their own): %s", folder, _listing(others))
+                       "predicted (point at them on their own): %s", folder, listing(others))
     return InputItem(folder, folder.name)
 
 
@@ -75,7 +76,7 @@ def _folder_items(folder: Path) -> List[InputItem]:
         else:
             skipped.append(entry.name)
     if skipped:
-        logger.warning("%s: skipped what is not an input (%d): %s", folder, len(skipped), _listing(skipped))
+        logger.warning("%s: skipped what is not an input (%d): %s", folder, len(skipped), listing(skipped))
     if not items:
         raise InputError(f"folder {folder} holds no inputs (NIfTI, PNG/JPEG, .npy files, DICOM series); point at "
                          "the files or the folder holding them")
@@ -100,21 +101,10 @@ def expand_inputs(paths: Sequence[Union[str, Path]]) -> List[InputItem]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         clashing = [str(item.path) for item in items if item.name in duplicates]
-        raise InputError(f"several inputs share the name(s) {', '.join(duplicates)} ({_listing(clashing)}), so "
+        raise InputError(f"several inputs share the name(s) {', '.join(duplicates)} ({listing(clashing)}), so "
                          "their outputs would overwrite each other; rename them or predict them into different "
                          "--out folders")
     return items
-
-
-def input_kind(source: LoadedInput) -> str:
-    """``"volume"`` (CT in HU: NIfTI, DICOM, ``.npy`` arrays other than uint8) or ``"image"`` (image files
-    and uint8 arrays, which hold 8-bit pictures rather than HU)."""
-    if source.kind == "mask":
-        raise ReadError(f"{source.path} is a DICOM Segmentation (a mask), not an image; point predict at the CT "
-                        "images it was drawn on (or score it with unet3plus evaluate --predictions)")
-    if source.kind == "array":
-        return "image" if np.asarray(source.data).dtype == np.uint8 else "volume"
-    return source.kind
 
 
 def _slice_count(data: np.ndarray) -> int:

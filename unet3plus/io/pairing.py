@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 from ..errors import InputError
-from ..files import NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
+from .files import NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
 
 LABEL_PREFIX, VOLUME_PREFIX = "segmentation", "volume"
 
