@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-import unet3plus
+import unet3plus._version
 import unet3plus.runtime.exporting as export_module
 from unet3plus import create_network, predict
 from unet3plus.cli import main
@@ -134,7 +134,7 @@ def test_a_damaged_entry_is_rebuilt_never_used(net, good_entry, isolated_cache, 
 
 def test_a_new_package_version_replaces_its_entries(net, isolated_cache, exports, monkeypatch):
     old = cached_onnx(net, SHAPE)
-    monkeypatch.setattr(unet3plus, "__version__", "99.0")
+    monkeypatch.setattr(unet3plus._version, "__version__", "99.0")
     new = cached_onnx(net, SHAPE)
     assert new != old and exports == [SHAPE, SHAPE]
     assert not old.exists() and not old.with_suffix(".json").exists()  # superseded, removed

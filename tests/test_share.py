@@ -117,7 +117,7 @@ def test_predict_prepares_raw_images_as_in_training_and_maps_back(run, tmp_path,
     with caplog.at_level("WARNING"):  # an explicit preset still wins, with a warning
         assert main(["predict", str(png), "--out", str(tmp_path / "image"), "--checkpoint", str(root / "run" / LAST),
                      "--preset", "image", "--probabilities", "--no-progress", "--mode", "pynative"]) == 0
-    assert any("--preset image overrides" in record.getMessage() for record in caplog.records)
+    assert any("preset image overrides" in record.getMessage() for record in caplog.records)
     assert not np.allclose(np.load(tmp_path / "image" / "patient0_slice0_probabilities.npy")[:, :32, :32],
                            probabilities[:, :32, :32], atol=1e-3)
 
