@@ -141,7 +141,7 @@ def test_agrees_with_medpy_on_random_blobs():
     for _ in range(3):
         noise = ndimage.gaussian_filter(rng.normal(size=(16, 48, 48)), 3)
         prediction, reference = noise > 0.01, ndimage.shift(noise, (1, 2, -3), order=0) > 0.0
-        scores = score_class(prediction, reference, spacing)
+        scores = score_class(prediction, reference, spacing, connectivity=26)
         # medpy's directed surface distances with full connectivity, pooled as LiTS pools them.
         directed = getattr(binary, "__surface_distances")
         pooled = np.concatenate([directed(prediction, reference, spacing, 3),

@@ -3,7 +3,9 @@ exist (:func:`score_masks`, no model needed) or a model's predictions (:func:`ev
 
 Distances are in mm from each label file's voxel spacing (NIfTI zooms, DICOM spacing); 2-D images have
 none, so their distances are in pixels unless a spacing is given. Predictions must lie on their labels'
-grid (same shape and, where both have one, the same affine).
+grid (same shape and, where both have one, the same affine). Surface borders use face connectivity and
+HD95 pools both directions by default (medpy's conventions; ``connectivity=26`` and ``hd95="directed-max"``
+give the others, see :mod:`unet3plus.metrics.surface`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from ..io.readers import read_input
 from ..io.volume import Volume
 from ..metrics import CaseMetrics, ScoredClass, binary_classes, label_classes, lits_classes
 from ..metrics.classes import check_label_values
-from ..metrics.surface import check_spacing
+from ..metrics.surface import DEFAULT_CONNECTIVITY, DEFAULT_HD95, check_conventions, check_spacing
 from ..runtime.predict import predict
 from .scores import Evaluation
 
@@ -121,13 +123,21 @@ def _check_same_grid(prediction: Volume, labels: Volume, shape: Tuple[int, ...],
                          "a mask must be on its volume's grid (resample it, or pair the right files)")
 
 
+def _check_conventions(connectivity: int, hd95: str) -> None:
+    try:
+        check_conventions(connectivity, hd95)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
 class _Scorer:
     """Checks and scores one case after another into one :class:`CaseMetrics`."""
 
-    def __init__(self, classes: str, spacing: Optional[Sequence[float]]):
+    def __init__(self, classes: str, spacing: Optional[Sequence[float]], connectivity: int, hd95: str):
+        _check_conventions(connectivity, hd95)
         self.kind, self.spacing = classes, spacing
         self.classes = scored_classes(classes)
-        self.metrics = CaseMetrics(self.classes)
+        self.metrics = CaseMetrics(self.classes, connectivity, hd95)
         self.units = "mm"
 
     def score(self, name: str, predicted: np.ndarray, source: Volume, label_path: Path) -> None:
@@ -151,9 +161,11 @@ class _Scorer:
 
 
 def score_masks(cases: Iterable[Tuple[str, Path, Path]], *, classes: str = "binary",
-                spacing: Optional[Sequence[float]] = None) -> Evaluation:
-    """Score existing ``(name, prediction, labels)`` mask files (NIfTI, DICOM SEG or PNG); no model is involved."""
-    scorer = _Scorer(classes, spacing)
+                spacing: Optional[Sequence[float]] = None, connectivity: int = DEFAULT_CONNECTIVITY,
+                hd95: str = DEFAULT_HD95) -> Evaluation:
+    """Score existing ``(name, prediction, labels)`` mask files (NIfTI, DICOM SEG or PNG); no model is involved.
+    ``connectivity`` (6 or 26) and ``hd95`` (pooled or directed-max): the surface conventions."""
+    scorer = _Scorer(classes, spacing, connectivity, hd95)
     for name, prediction_path, label_path in cases:
         predicted, source = _read_labels(Path(prediction_path), classes == "binary")
         scorer.score(name, predicted, source, Path(label_path))
@@ -163,19 +175,22 @@ def score_masks(cases: Iterable[Tuple[str, Path, Path]], *, classes: str = "bina
 def evaluate(model: Any, cases: Iterable[Tuple[str, Path, Path]], *, classes: Optional[str] = None,
              spacing: Optional[Sequence[float]] = None, preset: Any = None, threshold: float = 0.5,
              batch_size: Optional[int] = None, keep_largest: bool = False, allow_thin: bool = False,
-             progress: bool = False) -> Evaluation:
+             progress: bool = False, connectivity: int = DEFAULT_CONNECTIVITY,
+             hd95: str = DEFAULT_HD95) -> Evaluation:
     """Predict every ``(name, input, labels)`` case with ``model`` (a backend, network or .onnx path) and score it.
 
     ``classes`` defaults to ``binary`` for a one-channel model (non-zero labels are foreground) and to the
-    channel count (each label its own class) otherwise; ``lits`` scores liver and tumour.
+    channel count (each label its own class) otherwise; ``lits`` scores liver and tumour. ``connectivity``
+    and ``hd95``: the surface conventions, as :func:`score_masks`.
     """
+    _check_conventions(connectivity, hd95)  # before the first prediction
     scorer: Optional[_Scorer] = None
     for name, input_path, label_path in cases:
         prediction = predict(model, input_path, preset=preset, threshold=threshold, batch_size=batch_size,
                              keep_largest=keep_largest, allow_thin=allow_thin, progress=progress)
         channels = prediction.channels
         if scorer is None:
-            scorer = _Scorer(classes or ("binary" if channels == 1 else str(channels)), spacing)
+            scorer = _Scorer(classes or ("binary" if channels == 1 else str(channels)), spacing, connectivity, hd95)
         source = prediction.source or Volume(name, "array", np.zeros(0), Path(input_path))
         scorer.score(name, prediction.mask, source, Path(label_path))
     if scorer is None:

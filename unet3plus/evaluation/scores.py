@@ -1,5 +1,8 @@
 """What ``evaluate`` gives: per-case LiTS scores and their aggregates as a table, CSV, JSON and a PNG plot.
 
+Each case row also has its predicted and reference volume in ml (3-D cases with a spacing in mm), and the
+JSON names the surface-distance conventions (``conventions``): the same masks score differently under others.
+
 Every file is written atomically and an existing file is replaced only with ``overwrite=True``.
 """
 from __future__ import annotations
@@ -35,10 +38,12 @@ class Evaluation:
         name = f"{field}_{self.units}" if field in DISTANCES else field
         return name if len(self.report.class_names) == 1 else f"{class_name}_{name}"
 
-    def _class_cells(self, scores: ClassScores) -> Dict[str, object]:
+    def _class_cells(self, scores: ClassScores, ndim: int) -> Dict[str, object]:
         cells: Dict[str, object] = {m: scores.metric(m) for m in METRICS}
         cells.update(status=scores.status, predicted_voxels=scores.predicted_voxels,
                      reference_voxels=scores.reference_voxels)
+        if ndim == 3 and self.units == "mm":  # a volume needs three axes in mm
+            cells.update(predicted_ml=scores.predicted_ml, reference_ml=scores.reference_ml)
         if scores.lesions is not None:
             cells.update(lesions_reference=scores.lesions.reference_lesions,
                          lesions_predicted=scores.lesions.predicted_lesions,
@@ -52,7 +57,8 @@ class Evaluation:
         for case in self.report.cases:
             row: Dict[str, object] = {"case": case.name}
             for scores in case.classes:
-                row.update({self._column(scores.name, k): v for k, v in self._class_cells(scores).items()})
+                cells = self._class_cells(scores, len(case.spacing))
+                row.update({self._column(scores.name, k): v for k, v in cells.items()})
             rows.append(row)
         mean, count, pooled = {"case": "mean"}, {"case": "n"}, {"case": "global"}
         for name in self.report.class_names:
@@ -103,9 +109,10 @@ class Evaluation:
     def as_dict(self) -> Dict[str, object]:
         """Everything, JSON-ready: undefined values are ``null`` (the ``status`` says why)."""
         cases = [{"case": case.name, "spacing": list(case.spacing),
-                  "classes": {s.name: self._class_cells(s) for s in case.classes}} for case in self.report.cases]
-        return _json_ready({"units": self.units, "metrics": list(METRICS), "classes": self.report.class_names,
-                            "cases": cases, "summary": self.report.summary()})
+                  "classes": {s.name: self._class_cells(s, len(case.spacing)) for s in case.classes}}
+                 for case in self.report.cases]
+        return _json_ready({"units": self.units, "metrics": list(METRICS), "conventions": self.report.conventions(),
+                            "classes": self.report.class_names, "cases": cases, "summary": self.report.summary()})
 
     def write_json(self, path: Path, *, overwrite: bool = False) -> Path:
         with _output(path, overwrite) as temporary:

@@ -3,7 +3,9 @@
 * Dice ``2|A∩B| / (|A|+|B|)``, Jaccard ``|A∩B| / |A∪B|``, VOE ``1 - Jaccard`` (A = prediction, B = reference).
 * RVD, signed, relative to the reference: ``(|A| - |B|) / |B|``; positive means over-segmentation. (The
   LiTS evaluation script prints ``(|B| - |A|) / |A|``, which is ``-rvd / (1 + rvd)``.)
-* ASSD, RMSD, MSSD (maximum) and HD95 in mm between the surfaces (:mod:`.surface`).
+* ASSD, RMSD, MSSD (maximum) and HD95 in mm between the surfaces (:mod:`.surface`; its ``connectivity``
+  and ``hd95`` conventions pass through ``score_class`` and ``score_case``).
+* Volumes in ml (``predicted_ml``, ``reference_ml``): voxel count x voxel volume.
 
 Empty cases follow fixed rules, and every class score carries its ``status`` so nothing is mixed silently:
 
@@ -28,7 +30,7 @@ import numpy as np
 
 from .classes import ScoredClass, binary_classes, check_label_values
 from .lesions import LesionDetection, detect_lesions
-from .surface import check_spacing, surface_distances
+from .surface import DEFAULT_CONNECTIVITY, DEFAULT_HD95, check_conventions, check_spacing, surface_distances
 
 __all__ = ["BOTH_EMPTY", "METRICS", "PREDICTION_EMPTY", "REFERENCE_EMPTY", "SCORED", "CaseScores", "ClassScores",
            "score_case", "score_class"]
@@ -66,10 +68,12 @@ class ClassScores:
 
     @property
     def predicted_ml(self) -> float:
+        """Predicted volume in ml (1 ml = 1000 mm^3); meaningful for 3-D masks with a spacing in mm."""
         return self.predicted_voxels * self.voxel_volume_mm3 / 1000.0
 
     @property
     def reference_ml(self) -> float:
+        """Reference volume in ml, as :attr:`predicted_ml`."""
         return self.reference_voxels * self.voxel_volume_mm3 / 1000.0
 
 
@@ -89,8 +93,11 @@ class CaseScores:
 
 
 def score_class(prediction: np.ndarray, reference: np.ndarray, spacing: Sequence[float], *, name: str = "foreground",
-                lesions: bool = False) -> ClassScores:
-    """Score two binary masks of the same shape (``spacing`` in mm per axis) under the empty-case rules."""
+                lesions: bool = False, connectivity: int = DEFAULT_CONNECTIVITY,
+                hd95: str = DEFAULT_HD95) -> ClassScores:
+    """Score two binary masks of the same shape (``spacing`` in mm per axis) under the empty-case rules;
+    ``connectivity`` (6 or 26) and ``hd95`` (pooled or directed-max) as in :mod:`.surface`."""
+    check_conventions(connectivity, hd95)
     prediction, reference = np.asarray(prediction, bool), np.asarray(reference, bool)
     if prediction.shape != reference.shape:
         raise ValueError(f"prediction shape {prediction.shape} differs from reference shape {reference.shape}")
@@ -108,16 +115,19 @@ def score_class(prediction: np.ndarray, reference: np.ndarray, spacing: Sequence
                            voe=1.0, rvd=-1.0 if predicted == 0 else NAN, assd=NAN, rmsd=NAN, mssd=NAN, hd95=NAN,
                            **counts)
     jaccard = intersection / (predicted + actual - intersection)
-    distances = surface_distances(prediction, reference, spacing)
+    distances = surface_distances(prediction, reference, spacing, connectivity=connectivity, hd95=hd95)
     return ClassScores(status=SCORED, dice=2 * intersection / (predicted + actual), jaccard=jaccard, voe=1 - jaccard,
                        rvd=(predicted - actual) / actual, assd=distances.assd, rmsd=distances.rmsd,
                        mssd=distances.mssd, hd95=distances.hd95, **counts)
 
 
 def score_case(prediction: np.ndarray, reference: np.ndarray, spacing: Sequence[float],
-               classes: Optional[Sequence[ScoredClass]] = None, *, name: str = "case") -> CaseScores:
+               classes: Optional[Sequence[ScoredClass]] = None, *, name: str = "case",
+               connectivity: int = DEFAULT_CONNECTIVITY, hd95: str = DEFAULT_HD95) -> CaseScores:
     """Score two label maps of the same shape per class (default: one foreground class, label 1; use
-    :func:`~.classes.lits_classes` for liver and tumour). Labels no class covers are an error."""
+    :func:`~.classes.lits_classes` for liver and tumour). Labels no class covers are an error. The surface
+    ``connectivity`` and ``hd95`` mode are :mod:`.surface`'s."""
+    check_conventions(connectivity, hd95)
     prediction, reference = np.asarray(prediction), np.asarray(reference)
     if prediction.shape != reference.shape:
         raise ValueError(f"prediction shape {prediction.shape} differs from reference shape {reference.shape}")
@@ -129,5 +139,6 @@ def score_case(prediction: np.ndarray, reference: np.ndarray, spacing: Sequence[
         except ValueError as error:
             raise ValueError(f"{role} of {name}: {error}; choose the class definitions that match") from None
     return CaseScores(name, spacing, tuple(
-        score_class(c.region(prediction), c.region(reference), spacing, name=c.name, lesions=c.lesions)
+        score_class(c.region(prediction), c.region(reference), spacing, name=c.name, lesions=c.lesions,
+                    connectivity=connectivity, hd95=hd95)
         for c in classes))

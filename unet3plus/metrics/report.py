@@ -15,6 +15,7 @@ import numpy as np
 from .cases import METRICS, CaseScores, ClassScores, score_case
 from .classes import ScoredClass
 from .lesions import LesionDetection
+from .surface import DEFAULT_CONNECTIVITY, DEFAULT_HD95, check_conventions, conventions
 
 __all__ = ["CaseMetrics", "MetricsReport"]
 
@@ -23,13 +24,21 @@ LESION_RATES = ("precision_iou", "recall_iou", "precision_overlap", "recall_over
 
 @dataclass(frozen=True)
 class MetricsReport:
-    """Per-case scores and their aggregates; build it with :class:`CaseMetrics` or ``MetricsReport(cases)``."""
+    """Per-case scores and their aggregates; build it with :class:`CaseMetrics` or ``MetricsReport(cases)``.
+    ``connectivity`` and ``hd95`` record the surface conventions the cases were scored under."""
 
     cases: List[CaseScores]
+    connectivity: int = DEFAULT_CONNECTIVITY
+    hd95: str = DEFAULT_HD95
 
     def __post_init__(self):
         if not self.cases:
             raise ValueError("no cases to report; score at least one case")
+        check_conventions(self.connectivity, self.hd95)
+
+    def conventions(self) -> Dict[str, object]:
+        """The surface-distance conventions in words (the same masks score differently under others)."""
+        return conventions(self.connectivity, self.hd95)
 
     @property
     def class_names(self) -> List[str]:
@@ -95,6 +104,7 @@ class MetricsReport:
 @dataclass
 class CaseMetrics:
     """Accumulate per-case scores: ``update(prediction, reference, spacing)`` per case, then ``result()``.
+    ``connectivity`` (6 or 26) and ``hd95`` (pooled or directed-max) are :mod:`.surface`'s conventions.
 
     >>> metrics = CaseMetrics(classes=lits_classes())
     >>> metrics.update(predicted_labels, reference_labels, spacing=(0.7, 0.7, 2.5), name="volume-0")
@@ -102,11 +112,17 @@ class CaseMetrics:
     """
 
     classes: Optional[Sequence[ScoredClass]] = None
+    connectivity: int = DEFAULT_CONNECTIVITY
+    hd95: str = DEFAULT_HD95
     _cases: List[CaseScores] = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        check_conventions(self.connectivity, self.hd95)  # now, not at the first case
 
     def update(self, prediction: np.ndarray, reference: np.ndarray, spacing: Sequence[float], *,
                name: Optional[str] = None) -> CaseScores:
-        scores = score_case(prediction, reference, spacing, self.classes, name=name or f"case{len(self._cases)}")
+        scores = score_case(prediction, reference, spacing, self.classes, name=name or f"case{len(self._cases)}",
+                            connectivity=self.connectivity, hd95=self.hd95)
         self._cases.append(scores)
         return scores
 
@@ -120,4 +136,4 @@ class CaseMetrics:
     def result(self) -> MetricsReport:
         if not self._cases:
             raise ValueError("no cases yet: call update(prediction, reference, spacing) first")
-        return MetricsReport(list(self._cases))
+        return MetricsReport(list(self._cases), self.connectivity, self.hd95)
