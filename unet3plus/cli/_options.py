@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +128,54 @@ def check_output_folder(folder: Path, overwrite: bool) -> None:
     if folder.is_dir() and any(not is_partial(path) for path in folder.iterdir()) and not overwrite:
         raise InputError(f"output folder {folder} already exists and is not empty; choose another --out, or pass "
                          "--overwrite to replace files of the same names in it")
+
+
+def _local(paths: Iterable[Optional[PathLike]]) -> List[Path]:
+    """The local paths among ``paths``, symlinks resolved (URLs and unset options dropped)."""
+    return [Path(p).expanduser().resolve() for p in paths if p and "://" not in str(p)]
+
+
+def _identity(path: Path) -> Optional[Tuple[int, int]]:
+    """(device, inode) of an existing file, so that hard links to an input count as that input."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def refuse_outputs_on_inputs(inputs: Iterable[Optional[PathLike]],
+                             outputs: Sequence[Tuple[str, Optional[PathLike]]] = (), *,
+                             out_folder: Optional[PathLike] = None) -> None:
+    """Before any work, whatever ``--overwrite`` says: no output may replace or land among the run's inputs.
+
+    ``inputs``: the files and folders the run reads (URLs are skipped). ``outputs``: ``(option, path)`` of the
+    files it writes; each must not be an input, nor an existing file inside an input folder, nor another
+    output's path. ``out_folder``: the ``--out`` folder, which must not be an input folder or inside one.
+    Paths are compared with symlinks resolved."""
+    from ..errors import InputError
+
+    sources = set(_local(inputs))
+    folders = [source for source in sources if source.is_dir()]
+    files = {_identity(source) for source in sources if source.is_file()}
+    if out_folder is not None:
+        out = _local([out_folder])[0]
+        for folder in folders:
+            if out == folder or folder in out.parents:
+                where = "is the input folder" if out == folder else f"is inside the input folder {folder}"
+                raise InputError(f"--out {out_folder} {where}, so outputs would be mixed with (or replace) inputs; "
+                                 "choose an --out outside the inputs")
+    claimed = {}
+    for option, path in outputs:
+        if not path:
+            continue
+        target = _local([path])[0]
+        existing = target.is_file()
+        holder = next((folder for folder in folders if folder in target.parents), None) if existing else None
+        if target in sources or (existing and _identity(target) in files) or holder:
+            what = f"a file in the input folder {holder}" if holder else "one of the inputs"
+            raise InputError(f"writing {path} ({option}) would replace {what} of this run; choose another {option} "
+                             "(--overwrite never replaces an input)")
+        if target in claimed:
+            raise InputError(f"{claimed[target]} and {option} are the same file {path}; give each its own path")
+        claimed[target] = option

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from .._atomic import remove_stale_partials
     from ..errors import InputError
     from ..runtime.exporting import compare_onnx, export_network, verification_batch
-    from ._options import load_network
+    from ._options import load_network, refuse_outputs_on_inputs
 
+    refuse_outputs_on_inputs([args.checkpoint, *(args.calibration or ())], [("--out", args.out)])
     remove_stale_partials(Path(args.out).parent)  # what killed exports left there
 
     if args.quantize:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from . import EXIT_PARTIAL
-from ._options import add_inference_options, add_weights_options, check_output_folder
+from ._options import add_inference_options, add_weights_options, check_output_folder, refuse_outputs_on_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +133,16 @@ def _failure_line(failures, n_failed: int, n_inputs: int, keep_going: bool) -> s
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..runtime import create_backend
-    from ..runtime.inputs import expand_inputs
+    from ..runtime.inputs import expand_inputs, prediction_file_names
     from ..training.distributed import Distributed
     from ._options import inference_model
 
     dist = Distributed.setup(data_parallel=False)  # first: msrun's scheduler process serves the job and exits here
     out = Path(args.out)
     items = expand_inputs(args.inputs)
+    refuse_outputs_on_inputs([*args.inputs, *(item.path for item in items), args.checkpoint, args.onnx_model],
+                             [("--out", out / name) for item in items for name in prediction_file_names(item.name)],
+                             out_folder=out)
     check_output_folder(out, args.overwrite)
     model, options = inference_model(args)
     backend = create_backend(model, args.backend, **options)  # once: a compiled graph serves every input

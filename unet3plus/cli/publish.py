@@ -23,8 +23,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hub.publish import publish
+    from ..hub.publish import publish, publish_targets
+    from ._options import refuse_outputs_on_inputs
 
+    checkpoint, _, targets = publish_targets(args.source, args.out, args.name)
+    refuse_outputs_on_inputs([args.source, checkpoint], [("--out/--name", path) for path in targets],
+                             out_folder=args.out)
     result = publish(args.source, args.out, args.url, args.name, train_dataset=args.train_dataset,
                      license=args.license, author=args.author, overwrite=args.overwrite)
     print(f"wrote {result.checkpoint} (SHA-256 {result.sha256})")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .._atomic import atomic_path
 from ..errors import InputError
@@ -40,14 +40,12 @@ def publish(source: PathLike, out_dir: PathLike, base_url: str, name: Optional[s
             overwrite: bool = False) -> Published:
     """Write ``NAME.ckpt`` and its hub card ``NAME.md`` into ``out_dir`` from a run folder (its
     ``best.ckpt``) or a checkpoint file; the card points at ``base_url/NAME.ckpt``."""
-    checkpoint = run_checkpoint(Path(source))
-    name = name or f"unet3plus_{(Path(source) if Path(source).is_dir() else checkpoint).stem}"
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise InputError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (it names the files)")
+    checkpoint, name, targets = publish_targets(source, out_dir, name)
     if not re.match(r"^https?://", base_url):
         raise InputError(f"--url {base_url!r} must be the http(s) folder the files will be uploaded to")
-    out = Path(out_dir)
-    targets = (out / f"{name}.ckpt", out / f"{name}.md")
+    if any(path.resolve() == checkpoint.resolve() for path in targets):
+        raise InputError(f"{checkpoint} is the checkpoint to publish and would be replaced; choose another --out or "
+                         "--name (overwrite never replaces the source)")
     existing = [str(path) for path in targets if path.exists()]
     if existing and not overwrite:
         raise InputError(f"{', '.join(existing)} already exist(s); choose another --out or --name, or pass --overwrite")
@@ -62,6 +60,18 @@ def publish(source: PathLike, out_dir: PathLike, base_url: str, name: Optional[s
     with atomic_path(targets[1]) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Published(targets[0], targets[1], digest, link)
+
+
+def publish_targets(source: PathLike, out_dir: PathLike,
+                    name: Optional[str] = None) -> Tuple[Path, str, Tuple[Path, Path]]:
+    """``(source checkpoint, model name, (NAME.ckpt, NAME.md))``, known before anything is read or written, so
+    callers can check the outputs against the source first."""
+    checkpoint = run_checkpoint(Path(source))
+    name = name or f"unet3plus_{(Path(source) if Path(source).is_dir() else checkpoint).stem}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise InputError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (it names the files)")
+    out = Path(out_dir)
+    return checkpoint, name, (out / f"{name}.ckpt", out / f"{name}.md")
 
 
 def run_checkpoint(source: Path) -> Path:

@@ -21,14 +21,37 @@ from ..io.files import (DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, NU
                         stem_of)
 from ..io.readers import read_input
 from ..io.volume import Volume, is_dicom_file
+from ..io.writers import output_names
 from ..transforms.presets import CONTEXT_SLICES, InputPreset, check_volume, input_kind
 from .predict import network_input, padded_size
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckedInput", "InputItem", "check_input", "error_with_path", "expand_inputs"]
+__all__ = ["CheckedInput", "InputItem", "check_input", "error_with_path", "expand_inputs", "is_prediction_output",
+           "prediction_file_names"]
 
 FILE_EXTENSIONS = NIFTI_EXTENSIONS + IMAGE_EXTENSIONS + NUMPY_EXTENSIONS
+SEGMENTATION_SUFFIX = "_seg.dcm"  # output_names gives it only when highdicom is installed; outputs of other hosts
+
+
+def prediction_file_names(name: str) -> List[str]:
+    """Every file name ``predict`` may write for an input named ``name``, whatever its kind: asked of
+    ``io.writers.output_names`` itself, so the list cannot drift from what is written."""
+    grid = Volume(name, "volume", np.zeros((1, 1, 1)), affine=np.eye(4))
+    names = {f"{name}{SEGMENTATION_SUFFIX}"}
+    for source, slices in ((grid, 2), (replace(grid, affine=None), 2), (replace(grid, affine=None), 1)):
+        for dtype in (np.float32, np.float16):
+            names.update(output_names(name, source, slices, probabilities_dtype=dtype).values())
+    return sorted(names)
+
+
+OUTPUT_SUFFIXES = tuple(prediction_file_names(""))  # "_mask.nii.gz", "_overlay.png"...
+
+
+def is_prediction_output(path: Path) -> bool:
+    """Whether ``path`` is named like one of ``predict``'s outputs (``<name>_mask.nii.gz``, ``_overlay.png``...):
+    a folder of inputs is never read as holding this package's own results."""
+    return any(path.name.endswith(suffix) and len(path.name) > len(suffix) for suffix in OUTPUT_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -55,7 +78,8 @@ def _is_dicom(path: Path) -> bool:
 
 
 def _holds_dicom(folder: Path) -> bool:
-    return any(p.is_file() and not p.name.startswith(".") and _is_dicom(p) for p in folder.iterdir())
+    return any(p.is_file() and not p.name.startswith(".") and not is_prediction_output(p) and _is_dicom(p)
+               for p in folder.iterdir())
 
 
 def _series_item(folder: Path) -> InputItem:
@@ -67,9 +91,11 @@ def _series_item(folder: Path) -> InputItem:
 
 
 def _folder_items(folder: Path) -> List[InputItem]:
-    items, skipped = [], []
+    items, skipped, outputs = [], [], []
     for entry in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
-        if entry.is_dir() and _holds_dicom(entry):
+        if entry.is_file() and is_prediction_output(entry):
+            outputs.append(entry.name)
+        elif entry.is_dir() and _holds_dicom(entry):
             items.append(_series_item(entry))
         elif entry.is_file() and extension_of(entry) in FILE_EXTENSIONS:
             items.append(InputItem(entry, stem_of(entry)))
@@ -77,9 +103,13 @@ def _folder_items(folder: Path) -> List[InputItem]:
             skipped.append(entry.name)
     if skipped:
         logger.warning("%s: skipped what is not an input (%d): %s", folder, len(skipped), listing(skipped))
+    if outputs:
+        logger.warning("%s: skipped files named like predict's outputs (%d; name them on their own to predict "
+                       "them): %s", folder, len(outputs), listing(outputs))
     if not items:
-        raise InputError(f"folder {folder} holds no inputs (NIfTI, PNG/JPEG, .npy files, DICOM series); point at "
-                         "the files or the folder holding them")
+        also = f" besides files named like predict's outputs ({listing(outputs)})" if outputs else ""
+        raise InputError(f"folder {folder} holds no inputs (NIfTI, PNG/JPEG, .npy files, DICOM series){also}; point "
+                         "at the files or the folder holding them")
     return items
 
 
