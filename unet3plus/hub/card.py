@@ -61,6 +61,16 @@ def parse_card(text: str, location: str) -> HubCard:
     return HubCard(location, fields)
 
 
+def decode_card(data: bytes, location: str) -> str:
+    """A card is UTF-8 text (as 'unet3plus publish' writes it); anything else is refused in one line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CardError(f"hub card {location} is not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); "
+                        "it is not a MindSpore Hub card or it is damaged: get the card again from its publisher") \
+            from None
+
+
 def read_card(location: Union[str, "os.PathLike[str]"]) -> HubCard:
     """A card from a local path or an http(s) URL (a small text file: fetched, not cached)."""
     location = str(location)
@@ -68,7 +78,7 @@ def read_card(location: Union[str, "os.PathLike[str]"]) -> HubCard:
         path = Path(location).expanduser()
         if not path.is_file():
             raise CardError(f"hub card {path} does not exist; check the path (or pass the card's URL)")
-        return parse_card(path.read_text(encoding="utf-8"), str(path))
+        return parse_card(decode_card(path.read_bytes(), str(path)), str(path))
     if is_offline():
         raise OfflineError(f"UNET3PLUS_OFFLINE is set, so the card {location} cannot be fetched; save the card "
                            "locally and pass its path, or unset UNET3PLUS_OFFLINE")
@@ -79,7 +89,7 @@ def read_card(location: Union[str, "os.PathLike[str]"]) -> HubCard:
         response.raise_for_status()
     except requests.RequestException as error:
         raise CardError(f"cannot fetch the hub card {location}: {error}; check the URL") from None
-    return parse_card(response.text, location)
+    return parse_card(decode_card(response.content, location), location)
 
 
 def card_checkpoint(card: HubCard, *, cache_dir: Union[str, "os.PathLike[str]", None] = None,

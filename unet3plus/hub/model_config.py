@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from itertools import accumulate
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import InputError
 
@@ -29,6 +32,11 @@ SCHEMA_VERSION = 1
 FIRST_CONV = "conv1.conv.0"
 CLASSIFIER = ("outconv1", "ds_head2", "ds_head3", "ds_head4", "ds_head5", "cgm.conv")
 ARCHITECTURE_KEYS = ("in_channels", "n_classes", "deep_supervision", "cgm")
+NORMALIZATIONS = ("auto", "none", "minmax", "zscore")  # the intensity modes transforms.intensity implements
+CHANNEL_ORDERS = ("RGB", "BGR")
+MAX_CONFIG_CHARS = 1 << 20  # a real config is a few KiB; bounds what json.loads is handed
+MAX_CONFIG_DEPTH = 32  # a real config nests 3 deep; deeper JSON would end in a RecursionError
+MAX_INTENSITY = 1e9  # bound of window values (CT HU are within +-4e3)
 
 
 class ModelConfigError(InputError):
@@ -101,30 +109,33 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "the config") -> "ModelConfig":
-        """Known fields are read; unknown ones (a newer package wrote them) are logged and ignored."""
+        """Every known field is checked against ``SCHEMA`` (a bad one raises ``ModelConfigError`` naming it);
+        unknown ones (a newer package wrote them) are logged and ignored."""
         unknown: List[str] = []
-        known = _known(cls, data, "", unknown)
-        architecture = Architecture(**_known(Architecture, known.pop("architecture", None) or {},
-                                             "architecture.", unknown))
+        known = _known(cls, data, "", unknown, where)
+        architecture = Architecture(**_known(Architecture, known.pop("architecture", {}), "architecture.",
+                                             unknown, where))
         raw_input = known.pop("input", None)
         input_config = None
         if raw_input is not None:
-            values = _known(InputConfig, raw_input, "input.", unknown)
+            values = _known(InputConfig, raw_input, "input.", unknown, where)
             for key in ("size", "window"):
                 if values.get(key) is not None:
                     values[key] = tuple(values[key])
             input_config = InputConfig(**values)
         label_map = known.pop("label_map", None)
         if label_map is not None:
-            label_map = {int(source): int(target) for source, target in label_map.items()}
+            label_map = {int(source): target for source, target in label_map.items()}
         for key in ("class_names", "classifier"):
             if key in known:
                 known[key] = tuple(known[key])
-        if unknown or int(known.get("schema_version", SCHEMA_VERSION)) > SCHEMA_VERSION:
+        config = cls(architecture=architecture, input=input_config, label_map=label_map, **known)
+        _check_consistency(config, where)
+        if unknown or config.schema_version > SCHEMA_VERSION:
             logger.warning("%s was written by a newer unet3plus (schema %s, this one reads %s); ignoring unknown "
-                           "field(s) %s. Upgrade unet3plus to use them.", where, known.get("schema_version"),
+                           "field(s) %s. Upgrade unet3plus to use them.", where, config.schema_version,
                            SCHEMA_VERSION, ", ".join(unknown) or "none")
-        return cls(architecture=architecture, input=input_config, label_map=label_map, **known)
+        return config
 
     def summary_rows(self) -> List[Tuple[str, str]]:
         """``(field, value)`` rows for ``unet3plus info`` and the hub card."""
@@ -140,15 +151,153 @@ class ModelConfig:
         return rows
 
 
-def _known(cls: type, data: Mapping[str, Any], prefix: str, unknown: List[str]) -> Dict[str, Any]:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not 1, 1.0 is not 1
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_mapping(value: Any) -> bool:
+    return isinstance(value, Mapping)
+
+
+def _is_number(value: Any) -> bool:
+    """Finite and within MAX_INTENSITY (also keeps a 400-digit JSON integer from becoming -inf as float)."""
+    return (_is_int(value) or isinstance(value, float) and math.isfinite(value)) and abs(value) <= MAX_INTENSITY
+
+
+def _int_from(low: int, high: Optional[int] = None) -> Callable[[Any], bool]:
+    return lambda value: _is_int(value) and low <= value and (high is None or value <= high)
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 200
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(_is_name(item) for item in value)
+
+
+def _pair(value: Any, item: Callable[[Any], bool]) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(item(part) for part in value)
+
+
+def _size(value: Any) -> bool:
+    return _pair(value, lambda side: _is_int(side) and 16 <= side <= 4096 and side % 16 == 0)
+
+
+def _window(value: Any) -> bool:
+    return _pair(value, _is_number) and value[0] < value[1]
+
+
+LABEL_KEY = re.compile(r"^-?\d{1,12}$")
+
+
+def _label_map(value: Any) -> bool:
+    return _is_mapping(value) and all(
+        (isinstance(key, str) and LABEL_KEY.match(key) or _is_int(key)) and _int_from(0)(target)
+        for key, target in value.items())
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a field must hold: ``check`` decides, ``expects`` says it in the error message."""
+
+    expects: str
+    check: Callable[[Any], bool]
+
+
+# The one schema of a checkpoint's model config (JSON as written by ``ModelConfig.to_json``); a missing field
+# takes its dataclass default. Cross-field rules (class names, label map targets) are in _check_consistency.
+SCHEMA: Dict[str, Rule] = {
+    "schema_version": Rule(f"a positive integer (this unet3plus writes {SCHEMA_VERSION})", _int_from(1)),
+    "architecture": Rule("an object", _is_mapping),
+    "architecture.in_channels": Rule("an integer from 1 to 1024", _int_from(1, 1024)),
+    "architecture.n_classes": Rule("an integer from 1 to 1024", _int_from(1, 1024)),
+    "architecture.deep_supervision": Rule("true or false", _is_bool),
+    "architecture.cgm": Rule("true or false", _is_bool),
+    "input": Rule("an object or null", _optional(_is_mapping)),
+    "input.preset": Rule("a preset name or null", _optional(_is_name)),
+    "input.normalize": Rule(f"one of {', '.join(NORMALIZATIONS)}", lambda value: value in NORMALIZATIONS),
+    "input.size": Rule("null or [H, W], two integers, each a multiple of 16 from 16 to 4096", _optional(_size)),
+    "input.channel_order": Rule(f"one of {', '.join(CHANNEL_ORDERS)}", lambda value: value in CHANNEL_ORDERS),
+    "input.repeat_grayscale": Rule("true or false", _is_bool),
+    "input.window": Rule(f"null or [low, high], two numbers within +-{MAX_INTENSITY:g} with low < high",
+                         _optional(_window)),
+    "label_map": Rule("null or an object mapping integer mask values to label values >= 0", _optional(_label_map)),
+    "class_names": Rule("a list of names (strings)", _names),
+    "provenance": Rule("an object", _is_mapping),
+    "first_conv": Rule("a layer name", _is_name),
+    "classifier": Rule("a list of layer names", _names),
+}
+FIX = ("the file is damaged or was edited: get an intact copy (its SHA-256 covers the config), or pass "
+       "ignore_config=True to rebuild the network from the weights' shapes")
+
+
+def _shown(value: Any) -> str:
+    """The value as the JSON it came from, cut to fit one line."""
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):  # a dict of Python-only keys handed to from_dict
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def config_error(where: str, name: str, value: Any, expects: str) -> "ModelConfigError":
+    return ModelConfigError(f"{where}: model config field '{name}' holds {_shown(value)}, expected {expects}; {FIX}")
+
+
+def _known(cls: type, data: Any, prefix: str, unknown: List[str], where: str) -> Dict[str, Any]:
+    """The fields of ``cls`` in ``data``, each checked against ``SCHEMA``; other names go to ``unknown``."""
     if not isinstance(data, Mapping):
-        raise TypeError(f"expected an object for {prefix or 'the config'}, got {type(data).__name__}")
+        raise config_error(where, prefix.rstrip(".") or "(top level)", data, "an object")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown += [prefix + key for key in data if key not in names]
-    return {key: value for key, value in data.items() if key in names}
+    unknown += [prefix + str(key) for key in data if key not in names]
+    known = {key: value for key, value in data.items() if key in names}
+    for key, value in known.items():
+        rule = SCHEMA[prefix + key]
+        if not rule.check(value):
+            raise config_error(where, prefix + key, value, rule.expects)
+    return known
+
+
+def label_values(n_classes: int) -> int:
+    """How many label values a network with ``n_classes`` outputs predicts (a sigmoid predicts 0 and 1)."""
+    return max(2, n_classes)
+
+
+def _check_consistency(config: "ModelConfig", where: str) -> None:
+    n_labels = label_values(config.architecture.n_classes)
+    if config.class_names and len(config.class_names) != n_labels:
+        raise config_error(where, "class_names", list(config.class_names),
+                           f"{n_labels} names (one per label value, background first) for "
+                           f"n_classes={config.architecture.n_classes}")
+    if config.label_map and any(target >= n_labels for target in config.label_map.values()):
+        raise config_error(where, "label_map", {str(k): v for k, v in config.label_map.items()},
+                           f"target label values from 0 to {n_labels - 1} (what n_classes="
+                           f"{config.architecture.n_classes} predicts)")
+
+
+def check_json_bounds(text: str, where: str) -> None:
+    """Size and nesting are bounded before ``json.loads`` sees the text (deep nesting would recurse)."""
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ModelConfigError(f"{where}: its model config entry '{CONFIG_ENTRY}' is {len(text)} characters, more "
+                               f"than the {MAX_CONFIG_CHARS} a config may hold; {FIX}")
+    brackets = re.sub(r"[^\[\]{}]", "", re.sub(r'"(?:[^"\\]|\\.)*"', "", text))  # outside strings only
+    depth = max(accumulate(1 if char in "[{" else -1 for char in brackets), default=0)
+    if depth > MAX_CONFIG_DEPTH:
+        raise ModelConfigError(f"{where}: its model config entry '{CONFIG_ENTRY}' nests {depth} levels deep, more "
+                               f"than the {MAX_CONFIG_DEPTH} a config may; {FIX}")
 
 
 def default_class_names(n_classes: int) -> Tuple[str, ...]:
+    """One name per label value, background first (so a one-output sigmoid model has two)."""
     return ("background", "foreground") if n_classes == 1 else ("background",) + tuple(
         f"class_{index}" for index in range(1, n_classes))
 
@@ -166,15 +315,17 @@ def provenance(**facts: Any) -> Dict[str, Any]:
 
 
 def parse_config_entry(text: Any, where: str) -> ModelConfig:
-    """The config from the entry's text; an unreadable entry raises naming the file and the fix."""
+    """The config from the entry's text, checked against ``SCHEMA``; a bad entry raises one line naming the
+    file, the field and the fix."""
+    text = str(text)
+    check_json_bounds(text, where)
     try:
-        data = json.loads(str(text))
-        return ModelConfig.from_dict(data, where)
-    except (ValueError, TypeError) as error:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
         raise ModelConfigError(
-            f"{where} has an unreadable model config entry '{CONFIG_ENTRY}' ({type(error).__name__}: {error}); "
-            f"the file is damaged or was edited: get an intact copy (its SHA-256 covers the config), or pass "
-            f"ignore_config=True to rebuild the network from the weights' shapes") from None
+            f"{where} has an unreadable model config entry '{CONFIG_ENTRY}' ({type(error).__name__}: "
+            f"{' '.join(str(error).split())[:200]}); {FIX}") from None
+    return ModelConfig.from_dict(data, where)
 
 
 def read_model_config(path: Union[str, "os.PathLike[str]"]) -> Optional[ModelConfig]:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-NORMALIZATIONS = ("auto", "none", "minmax", "zscore")
+from ..hub.model_config import NORMALIZATIONS  # one declared set: checkpoint configs are checked against it
+
+__all__ = ["NORMALIZATIONS", "normalize_intensity", "prepare_image"]
 
 
 def normalize_intensity(image: np.ndarray, mode: str) -> np.ndarray:
