@@ -133,3 +133,14 @@ def test_bad_input_names_the_file_and_the_fix(folders, capsys, problem, message)
     assert message in error and len(error.splitlines()) == 1
     if problem == "corrupt":
         assert "volume-2_mask.nii.gz" in error
+
+
+def test_a_standard_lits_folder_serves_as_labels_with_its_volumes_beside_them(folders, capsys):
+    """``--labels lits/`` on the folder that ``evaluate --volumes lits/`` takes: the volume-N CTs are not labels."""
+    predictions, labels, _ = folders
+    assert evaluate("--predictions", predictions, "--labels", labels, "--classes", "lits") == 0
+    labels_only = capsys.readouterr().out
+    for number in (1, 2):
+        save_nifti(labels / f"volume-{number}.nii", np.full((6, 24, 20), 40, np.uint8))  # the CT beside its labels
+    assert evaluate("--predictions", predictions, "--labels", labels, "--classes", "lits") == 0
+    assert capsys.readouterr().out == labels_only and "volume-2" in labels_only

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.dicom import is_segmentation_file
 from ..io.files import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, NIFTI_EXTENSIONS, extension_of, pair_by_key, stem_of
-from ..io.pairing import case_key
+from ..io.pairing import case_key, without_lits_volumes
 from ..io.readers import read_input
 from ..io.volume import Volume
 from ..metrics import CaseMetrics, ScoredClass, binary_classes, label_classes, lits_classes
@@ -61,6 +61,8 @@ def _mask_files(folder: Path, role: str) -> List[Path]:
     files = [path for path in sorted(Path(folder).rglob("*")) if path.is_file() and not path.name.startswith(".")
              and not NOT_A_MASK.search(stem_of(path))
              and (extension_of(path) in MASK_EXTENSIONS or is_segmentation_file(path))]
+    if role == "labels":
+        files = without_lits_volumes(files)  # a LiTS folder holds its CT volumes beside the labels
     if not files:
         raise InputError(f"no masks (NIfTI, DICOM SEG or PNG) under {folder}; point --{role} at the folder holding "
                          "them")

@@ -27,8 +27,17 @@ def case_key(stem: str) -> str:
     return NNUNET_CHANNEL.sub("", stem)
 
 
-def _is_label(path: Path) -> bool:
+def is_label_file(path: Path) -> bool:
+    """A LiTS label volume (``segmentation-N``)."""
     return stem_of(path).lower().startswith(LABEL_PREFIX)
+
+
+def without_lits_volumes(files: List[Path]) -> List[Path]:
+    """The label files of a folder: in a LiTS folder (``volume-N`` beside ``segmentation-N``) only the
+    ``segmentation-N`` files; in any other folder every file."""
+    if not any(is_label_file(path) for path in files):
+        return list(files)
+    return [path for path in files if is_label_file(path) or not stem_of(path).lower().startswith(VOLUME_PREFIX)]
 
 
 def pair_volumes(volumes_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, Path]]:
@@ -43,8 +52,8 @@ def pair_volumes(volumes_dir: Path, labels_dir: Path) -> List[Tuple[str, Path, P
         if not folder.is_dir():
             raise InputError(f"{folder} is not a folder; check the path")
     same = volumes_dir.resolve() == labels_dir.resolve()
-    volume_files = [p for p in _nifti_files(volumes_dir) if not (same and _is_label(p))]
-    label_files = [p for p in _nifti_files(labels_dir) if _is_label(p) or not same]
+    volume_files = [p for p in _nifti_files(volumes_dir) if not (same and is_label_file(p))]
+    label_files = [p for p in _nifti_files(labels_dir) if is_label_file(p) or not same]
     if not volume_files:
         raise InputError(f"no NIfTI volumes (.nii, .nii.gz) under {volumes_dir}; point at the folder holding them")
     pairs = pair_by_key(volume_files, label_files, roles=("volume", "label"), folders=(volumes_dir, labels_dir),
