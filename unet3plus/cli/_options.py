@@ -18,7 +18,8 @@ def add_weights_options(parser: argparse.ArgumentParser) -> None:
                        help="a fine-tuned checkpoint (path, or http(s) URL with --sha256) or a hub card (.md path "
                             "or URL): the network and its input preparation are built as its model config says "
                             "(default: the published weights, downloaded once and SHA-256 verified)")
-    group.add_argument("--sha256", help="expected SHA-256 of a --checkpoint URL (from the publisher's card)")
+    group.add_argument("--sha256", help="expected SHA-256 of the --checkpoint (required for a URL, checked for a local file, and for a hub "
+                                            "card equal to its asset-sha256)")
     group.add_argument("--model", default="unet3plus_lits2017", help="published model name (default: %(default)s)")
     group.add_argument("--cache-dir", help="download cache (default: UNET3PLUS_HOME or ~/.cache/unet3plus)")
 
@@ -50,7 +51,8 @@ def load_network(args: argparse.Namespace):
     from ..hub.card import is_card
 
     if args.checkpoint and str(args.checkpoint).lower().endswith(".md") and is_card(args.checkpoint):
-        net = create_network(args.checkpoint, cache_dir=args.cache_dir)  # a hub card: its verified asset
+        # a hub card: its verified asset (a --sha256 given beside it must be the card's asset hash)
+        net = create_network(args.checkpoint, sha256=getattr(args, "sha256", None), cache_dir=args.cache_dir)
     elif args.checkpoint:
         net = create_network("unet3plus", checkpoint=args.checkpoint, sha256=getattr(args, "sha256", None),
                              cache_dir=args.cache_dir)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from ..errors import InputError
 from .card import card_checkpoint, is_card, is_url, read_card
-from .download import download_checkpoint, pretrained_checkpoint
+from .download import (ChecksumError, check_local_sha256, download_checkpoint, expected_sha256,
+                       pretrained_checkpoint)
 from .loading import load_entries, read_checkpoint, split_checkpoint
 from .model_config import (ARCHITECTURE_KEYS, CONFIG_ENTRY, Architecture, ModelConfig, check_against_weights,
                            default_class_names, infer_architecture, parse_config_entry)
@@ -46,7 +47,8 @@ def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained
             unless ``transfer=True`` (or the published weights, whose use here is a fine-tuning start).
         pretrained: load the published weights (downloaded once, SHA-256 verified); None: the name's default.
         checkpoint: a checkpoint path, http(s) URL (needs ``sha256``) or parameter dict to build from.
-        sha256: expected SHA-256 of a remote ``checkpoint``.
+        sha256: expected SHA-256 of ``checkpoint`` (required for a URL; checked for a local file too) or of a
+            hub card's asset (must equal the card's ``asset-sha256``).
         transfer: allow the architecture arguments to differ from the weights' (re-initialised classifier,
             adapted first convolution, variant heads added or dropped; each logged as a warning).
         ignore_config: build from the weights' shapes, ignoring the checkpoint's config entry.
@@ -65,7 +67,12 @@ def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained
     if is_card(name):
         if checkpoint is not None or pretrained:
             raise InputError(f"{name} is a hub card, which names its own weights; drop checkpoint=/pretrained=")
-        source = card_checkpoint(read_card(name), **fetch)
+        card = read_card(name)
+        if sha256 is not None and expected_sha256(sha256) != card.asset_sha256:
+            raise ChecksumError(f"the SHA-256 given ({expected_sha256(sha256)}) is not the asset-sha256 of hub card "
+                                f"{card.location} ({card.asset_sha256 or 'none'}); check which model you meant, or "
+                                "drop --sha256 / sha256=")
+        source = card_checkpoint(card, **fetch)
         return build_from_checkpoint(source, transfer=transfer, ignore_config=ignore_config, strict=strict,
                                      **requested)
     entry = get_model_entry(str(name))
@@ -89,9 +96,12 @@ def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained
 
 def resolve_checkpoint(checkpoint: CheckpointSource, sha256: Optional[str] = None, *,
                        cache_dir: Optional[PathLike] = None, progress: Optional[bool] = None) -> CheckpointSource:
-    """A local path or dict as is; an http(s) URL through the verified cache (its SHA-256 is required)."""
-    if isinstance(checkpoint, Mapping) or not is_url(str(checkpoint)):
+    """A dict as is; a local path as is, or checked against ``sha256`` when one is given; an http(s) URL through the
+    verified cache (its SHA-256 is required)."""
+    if isinstance(checkpoint, Mapping):
         return checkpoint
+    if not is_url(str(checkpoint)):
+        return checkpoint if sha256 is None else check_local_sha256(checkpoint, sha256)
     if not sha256:
         raise InputError(f"refusing the remote checkpoint {checkpoint} without its SHA-256 (nothing unverified is "
                          "loaded); pass sha256=<the publisher's asset-sha256>, or load its hub card instead: "
