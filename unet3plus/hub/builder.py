@@ -153,7 +153,8 @@ def _config_of(entries: Mapping[str, Any], shapes: Dict[str, tuple], where: str,
         return config
     architecture = infer_architecture(shapes)
     logger.warning("%s has no model config%s: built %s from its weights' shapes; its input preprocessing is "
-                   "unknown (pass --preset / preset=)", where,
+                   "unknown, so inputs get the default preparation of their kind (lits2017 for CT, image for 2-D images) "
+                   "unless a preset is chosen", where,
                    " (ignored)" if text is not None else " (an older checkpoint or another tool's)",
                    ", ".join(f"{key}={value}" for key, value in architecture.kwargs().items()))
     return ModelConfig(architecture=architecture, class_names=default_class_names(architecture.n_classes))
