@@ -170,4 +170,5 @@ def test_without_onnxruntime_auto_is_mindspore_and_says_so(net, monkeypatch, cap
     with caplog.at_level(logging.INFO, logger="unet3plus.runtime.backends"):
         backend = engine.create_backend(net, "auto", mode="graph")
     assert isinstance(backend, engine.MindSporeBackend) and backend.mode == "graph"
-    assert "backend: mindspore (onnxruntime is not installed; pip install 'unet3plus[onnx]'" in caplog.text
+    assert ("backend: mindspore (onnxruntime is not installed; pip install -e '.[onnx]' in the unet3plus checkout"
+            in caplog.text)

@@ -92,7 +92,7 @@ def test_quantize_without_the_extra_names_it(monkeypatch, tmp_path, capsys):
     code = main(["export", "--format", "onnx", "--quantize", "int8", "--out", str(tmp_path / "q.onnx")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "pip install 'unet3plus[quantize]'" in err and "onnx" in err
+    assert "pip install -e '.[quantize]'" in err and "onnx" in err
     assert not (tmp_path / "q.onnx").exists()
 
 

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quantize", choices=("int8",),
                         help="ONNX: write an int8 model (ONNX Runtime static QDQ quantization) and report its "
                              "agreement with fp32 (logit error, mask Dice) on held-out inputs; needs "
-                             "pip install 'unet3plus[quantize]'")
+                             "pip install -e '.[quantize]' in the unet3plus checkout")
     parser.add_argument("--calibration", nargs="+", metavar="FILE",
                         help="--quantize: inputs to calibrate on (CT volumes, DICOM series, images, as predict "
                              "reads them; the last file, or the last quarter of one, is held out for the report). "

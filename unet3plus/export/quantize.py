@@ -6,7 +6,7 @@ like what the model will see: the user's own files (``--calibration``), or the p
 with). The agreement report compares fp32 and int8 logits and masks on held-out inputs: other files, or
 other synthetic seeds, never the calibration slices themselves.
 
-Needs the ``onnx`` package (``pip install "unet3plus[quantize]"``) besides onnxruntime.
+Needs the ``onnx`` package (``pip install -e ".[quantize]"`` in the checkout) besides onnxruntime.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._optional import require
+from .._optional import install_hint, require
 from ..errors import InputError
 from .interface import InferenceBackend
 from .onnx_runtime import OnnxRuntimeBackend
@@ -166,7 +166,7 @@ def fastest_backend(model: Any, *, cache_dir: Any = None, **mindspore_options: A
         return CachedOnnxBackend(model, cache_dir=cache_dir, **mindspore_options)
     why = "onnxruntime is not installed" if not onnxruntime_available() else f"a {type(model).__name__} is not exported"
     logger.info("backend: mindspore (%s%s)", why,
-                "; pip install 'unet3plus[onnx]' for the faster ONNX Runtime backend" if "installed" in why else "")
+                f"; {install_hint('onnx')} for the faster ONNX Runtime backend" if "installed" in why else "")
     return MindSporeBackend(model, **mindspore_options)
 
 
