@@ -19,12 +19,19 @@ def write_metrics_csv(rows: Sequence[Dict[str, float]], path: Path) -> None:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+                writer.writerow({k: _cell(v) for k, v in row.items()})
+
+
+def _cell(value):
+    """A metric that was not computed (NaN, e.g. volume runs' val_loss) is an empty cell, not "nan"."""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value
 
 
 def read_metrics_csv(path: Path) -> List[Dict[str, float]]:
     with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: float(v) if v != "" else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 PANELS = (("loss", ("train_loss", "val_loss")), ("validation Dice / IoU", ("val_dice", "val_iou")))

@@ -119,7 +119,7 @@ class Trainer:
         self.load_report = self.net.load_report
         if self.load_report is not None:
             self.log(self.load_report.summary())
-            self.log(describe_head_transfer(self.load_report, options))
+            self.log(describe_head_transfer(self.load_report, options, config.class_names))
         if config.freeze_encoder:
             self.net.freeze_encoder()
         self.loss_name = config.loss or ("bce_dice" if options.n_classes == 1 else "dice_ce")
@@ -174,10 +174,11 @@ class Trainer:
             state["history"].append(row)
             if self.dist.is_writer:
                 self._write_epoch(state, improved)
-            self.log(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f}, val loss {val['loss']:.4f}, "
+            val_loss = "" if math.isnan(val["loss"]) else f", val loss {val['loss']:.4f}"  # volume runs score masks only
+            self.log(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.4f}{val_loss}, "
                      f"val Dice {val['mean_dice']:.4f}{' (best)' if improved else ''}, {row['seconds']:.1f} s")
             if len(val.get("mean_dice_per_class", ())) > 1:  # a scripted validate() may leave it out
-                self.log(f"  val Dice per class: {per_class_text(val['mean_dice_per_class'], self.options)}")
+                self.log(f"  val Dice per class: {per_class_text(val['mean_dice_per_class'], self.options, config.class_names)}")
             stopped_early = self._patience_exhausted(state) and state["epoch"] < config.epochs
         if stopped_early:
             self.log(f"early stopping: no better validation Dice for {config.patience} epoch(s)")
