@@ -90,7 +90,8 @@ def test_seg_and_nifti_outputs_round_trip(tmp_path):
     prediction = predict(None, read_input(tmp_path / "series"), backend="threshold-test", preset="standard")
     assert 0 < prediction.mask.sum() < prediction.mask.size
     written = write_prediction(prediction, tmp_path / "out")
-    assert sorted(p.name for p in written) == ["series_mask.nii.gz", "series_overlay.png", "series_seg.dcm"]
+    assert sorted(p.name for p in written) == ["series_mask.json", "series_mask.nii.gz", "series_overlay.png",
+                                               "series_seg.dcm"]
     seg = pydicom.dcmread(tmp_path / "out" / "series_seg.dcm")
     assert seg.SOPClassUID == SEGMENTATION_STORAGE and seg.SegmentSequence[0].SegmentLabel == "liver"
     referenced = {item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}

@@ -115,7 +115,7 @@ def test_cli_writes_nifti_with_the_input_geometry_png_and_overlay(golden_checkpo
     assert code == 0
     png_mask = np.array(Image.open(out / "photo_mask.png"))
     assert png_mask.shape == (20, 24) and set(np.unique(png_mask)) <= {0, 255}
-    assert sorted(p.name for p in out.iterdir()) == ["case_mask.nii.gz", "case_overlay.png",
+    assert sorted(p.name for p in out.iterdir()) == ["case_mask.json", "case_mask.nii.gz", "case_overlay.png",
                                                      "case_probabilities.nii.gz", "photo_mask.png", "photo_overlay.png"]
 
 

@@ -83,7 +83,8 @@ def test_folders_give_one_output_per_file_and_series(golden_checkpoint, tmp_path
         in caplog.text
     names = sorted(p.name for p in out.iterdir())
     assert names == ["a_mask.png", "a_overlay.png", "b_mask.npy", "b_overlay.png", "c_mask.png", "c_overlay.png",
-                     "d_mask.nii.gz", "d_overlay.png", "e_series_mask.nii.gz", "e_series_overlay.png",
+                     "d_mask.json", "d_mask.nii.gz", "d_overlay.png", "e_series_mask.json", "e_series_mask.nii.gz",
+                     "e_series_overlay.png",
                      "e_series_seg.dcm"]
     # c.npy went through the image preset: 200/255 in the middle channel is above the stand-in's 0.5
     assert (np.array(Image.open(out / "c_mask.png")) == 255).all()

@@ -117,7 +117,8 @@ def test_float16_probabilities_on_disk_round_trip(tmp_path):
     assert reread.dtype == np.float16 and reread.shape == (5, 2, 20, 24)
     np.testing.assert_allclose(reread, in_memory.probabilities, atol=1e-3)  # float16: 11 significant bits
     written = write_prediction(on_disk, tmp_path / "out", probabilities=True)  # float16 on a grid: .npy, in place
-    assert sorted(p.name for p in written) == ["case_mask.nii.gz", "case_overlay.png", "case_probabilities.npy"]
+    assert sorted(p.name for p in written) == ["case_mask.json", "case_mask.nii.gz", "case_overlay.png",
+                                               "case_probabilities.npy"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)  # no partials
     np.testing.assert_array_equal(np.load(target), reread)
     with pytest.raises(InputError, match="holds no probabilities.*probabilities=True"):
@@ -198,7 +199,8 @@ def test_cli_writes_float16_probabilities_as_npy(golden_checkpoint, tmp_path):
     out = tmp_path / "out"
     assert main(["predict", str(tmp_path / "case.nii.gz"), "--out", str(out), "--checkpoint", str(golden_checkpoint),
                  "--probabilities", "--probabilities-dtype", "float16", "--no-progress", "--mode", "pynative"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["case_mask.nii.gz", "case_overlay.png", "case_probabilities.npy"]
+    assert sorted(p.name for p in out.iterdir()) == ["case_mask.json", "case_mask.nii.gz", "case_overlay.png",
+                                                     "case_probabilities.npy"]
     probabilities = np.load(out / "case_probabilities.npy")
     assert probabilities.dtype == np.float16 and probabilities.shape == (3, 1, 16, 16)
     mask = np.transpose(np.asarray(nibabel.load(str(out / "case_mask.nii.gz")).dataobj), (2, 1, 0))

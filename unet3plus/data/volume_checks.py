@@ -13,7 +13,7 @@ from ..io.layouts import VolumeCase
 from ..transforms.presets import CONTEXT_SLICES
 from .dataset import apply_label_map
 from .io import DatasetError
-from .volume_io import CaseInfo, CaseReader
+from .volume_io import NON_INTEGER_TOLERANCE, CaseInfo, CaseReader
 
 MAX_PROBLEMS_LISTED = 20
 CHECK_CHUNK_SLICES = 32
@@ -39,11 +39,15 @@ def _check_case(case: VolumeCase, options, problems: List[str]) -> Optional[Case
                         "slice context; leave this case out")
     if len(problems) > found:
         return None
-    bad, values, foreground = 0, set(), []
+    bad, values, foreground, fractional = 0, set(), [], set()
     try:  # in chunks of slices: a 900-slice CT is never held whole (nor its labels as int64)
         for start in range(0, shape[0], CHECK_CHUNK_SLICES):
             bad += int(np.count_nonzero(~np.isfinite(reader.hu(start, start + CHECK_CHUNK_SLICES))))
-            labels = apply_label_map(reader.labels(start, start + CHECK_CHUNK_SLICES), options.label_map)
+            stored = reader.label_values(start, start + CHECK_CHUNK_SLICES)
+            if not np.issubdtype(stored.dtype, np.integer) and len(fractional) < 10:  # interpolated labels
+                off = np.abs(stored - np.rint(stored)) > NON_INTEGER_TOLERANCE
+                fractional.update(float(v) for v in np.unique(stored[off])[:10])
+            labels = apply_label_map(np.rint(stored).astype(np.int64), options.label_map)
             values.update(np.unique(labels).tolist())
             foreground.append(labels.reshape(labels.shape[0], -1).max(axis=1) > 0)
     except Exception as error:
@@ -51,6 +55,10 @@ def _check_case(case: VolumeCase, options, problems: List[str]) -> Optional[Case
         return None
     if bad:
         problems.append(f"{case.image} holds {bad} NaN/Inf voxel(s); replace them (e.g. with -1024 HU, air)")
+    if fractional:
+        shown = ", ".join(f"{v:g}" for v in sorted(fractional)[:5])
+        problems.append(f"{case.labels} holds non-integer label value(s) ({shown}); labels are class numbers: "
+                        "export them as integers (resample labels with nearest neighbour, not linear)")
     values = sorted(values)
     outside = [int(v) for v in values if not 0 <= v <= len(options.classes)]
     if outside:

@@ -18,8 +18,10 @@ from .._optional import require
 from ..io.dicom import read_series
 from ..io.layouts import VolumeCase
 from ..io.nifti import nifti_to_slices, training_orientation_transform
+from ..io.volume import Volume
 
-AFFINE_TOLERANCE_MM = 1e-2
+AFFINE_TOLERANCE_MM = 1e-3  # label and image grids must agree to a micrometre
+NON_INTEGER_TOLERANCE = 1e-3  # a stored label 0.9999999 is 1; 0.6 is an interpolated label
 DICOM_CASES_KEPT = 4
 
 
@@ -37,8 +39,8 @@ def _load_nifti(path: Path):
 
 
 @functools.lru_cache(maxsize=DICOM_CASES_KEPT)
-def _dicom_volume(folder: str) -> np.ndarray:
-    return read_series(Path(folder)).data
+def _dicom_volume(folder: str) -> Volume:
+    return read_series(Path(folder))
 
 
 class CaseReader:
@@ -53,7 +55,7 @@ class CaseReader:
     def shape(self) -> Tuple[int, int, int]:
         """``(Z, H, W)`` of the CT in the slice convention of ``unet3plus.io.nifti``."""
         if self._image is None:
-            return tuple(_dicom_volume(str(self.case.image)).shape)
+            return tuple(_dicom_volume(str(self.case.image)).data.shape)
         return _oriented_shape(self._image)
 
     @property
@@ -61,20 +63,37 @@ class CaseReader:
         return _oriented_shape(self._labels)
 
     def affines_differ(self) -> bool:
-        return self._image is not None and not np.allclose(self._image.affine, self._labels.affine,
-                                                           rtol=0, atol=AFFINE_TOLERANCE_MM)
+        """Whether NIfTI labels lie elsewhere in the world than their NIfTI CT (beyond ``AFFINE_TOLERANCE_MM``),
+        compared in the training orientation both are read in, so labels stored in another axis order pass.
+        DICOM cases are matched by shape only (label files written without the series' affine are common)."""
+        if self._image is None:
+            return False
+        return not np.allclose(_oriented_affine(self._image), _oriented_affine(self._labels), rtol=0,
+                               atol=AFFINE_TOLERANCE_MM)
 
     def hu(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         if self._image is None:
-            return _dicom_volume(str(self.case.image))[start:stop]
+            return _dicom_volume(str(self.case.image)).data[start:stop]
         return _read_slices(self._image, start, stop).astype(np.float32, copy=False)
 
+    def label_values(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
+        """The stored label values, unrounded (the up-front check refuses non-integer ones)."""
+        return _read_slices(self._labels, start, stop)
+
     def labels(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
-        return np.rint(_read_slices(self._labels, start, stop)).astype(np.int64)
+        return np.rint(self.label_values(start, stop)).astype(np.int64)
 
 
 def _orientation(image):
     return training_orientation_transform(require("nibabel", "nifti", "Reading NIfTI volumes"), image)
+
+
+def _oriented_affine(image) -> np.ndarray:
+    """The affine of ``image`` once in the training orientation (what ``read_nifti`` gives)."""
+    nibabel = require("nibabel", "nifti", "Reading NIfTI volumes")
+    forward = _orientation(image)
+    affine = np.asarray(image.affine, float)
+    return affine if forward is None else affine @ nibabel.orientations.inv_ornt_aff(forward, image.shape[:3])
 
 
 def _oriented_shape(image) -> Tuple[int, int, int]:

@@ -2,9 +2,11 @@
 (the NIfTI affine of the ``Z x H x W`` volume, spacing in mm), and write masks as DICOM SEG objects that
 reference the source images (``highdicom``, the ``dicom`` extra).
 
-Slices are sorted along the normal of ImageOrientationPatient. A gantry tilt (slices shifted within their
-plane from one to the next) or uneven slice spacing has no single affine, so it is an error rather than a
-silent resampling.
+Slices are sorted along the normal of ImageOrientationPatient (the series' stored order, which its DICOM SEG
+frames follow) and the volume is then brought to the training orientation by the step NIfTI uses
+(``io.nifti.to_training_orientation``). Slices of different sizes, pixel spacings or orientations, a gantry
+tilt (slices shifted within their plane from one to the next) or uneven slice spacing have no single affine,
+so they are an error rather than a silent resampling.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 from .._atomic import atomic_path
 from .._optional import require
 from .files import DICOM_EXTENSIONS, extension_of, stem_of
-from .nifti import nifti_input
+from .nifti import nifti_input, nifti_to_slices, to_training_orientation
 from .volume import ReadError, Volume, is_dicom_file, unreadable
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,16 @@ __all__ = ["SeriesGeometry", "can_write_segmentation", "dicom_file_spacing", "di
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SPACING_TOLERANCE = 0.01  # relative: slice steps may differ by 1% (rounded positions)
 TILT_TOLERANCE_MM = 0.01  # in-plane shift between neighbouring slices
-SEGMENT_NAMES = {1: "liver", 2: "tumour"}  # the LiTS labels this package's models predict
+# SNOMED CT types (pydicom ``codes.SCT`` names) of class names, as dcmqi and 3D Slicer code segments: organs under
+# the CID 7150 category "Anatomical Structure", lesion-like names under "Morphologically Abnormal Structure".
+ORGAN_TYPES = {"liver": "Liver", "kidney": "Kidney", "spleen": "Spleen", "pancreas": "Pancreas",
+               "gallbladder": "Gallbladder", "stomach": "Stomach", "lung": "Lung", "heart": "Heart", "aorta": "Aorta",
+               "bladder": "Bladder", "prostate": "Prostate", "brain": "Brain", "esophagus": "Esophagus",
+               "oesophagus": "Esophagus", "duodenum": "Duodenum", "colon": "Colon", "adrenal gland": "AdrenalGland",
+               "adrenal": "AdrenalGland", "bone": "Bone", "vertebra": "Vertebra"}
+LESION_TYPES = {"tumour": "Neoplasm", "tumor": "Neoplasm", "neoplasm": "Neoplasm", "cancer": "Neoplasm",
+                "lesion": "Lesion", "cyst": "Cyst", "metastasis": "Metastasis", "metastases": "Metastasis",
+                "mass": "Mass", "nodule": "Nodule"}
 
 
 @dataclass(frozen=True)
@@ -48,14 +59,10 @@ def _normal(dataset: Any) -> np.ndarray:
 
 
 def series_geometry(datasets: Sequence[Any], where: Path) -> SeriesGeometry:
-    """The affine and spacing of slices already sorted along their normal; a ReadError for a gantry tilt,
-    uneven or repeated slice positions, or slices of different orientations."""
+    """The affine and spacing of slices already sorted along their normal (and checked by
+    :func:`check_same_slices`); a ReadError for a gantry tilt or uneven or repeated slice positions."""
     first = datasets[0]
     orientation = np.asarray(first.ImageOrientationPatient, float)
-    for dataset in datasets[1:]:
-        if not np.allclose(np.asarray(dataset.ImageOrientationPatient, float), orientation, atol=1e-4):
-            raise ReadError(f"the slices of {where} have different ImageOrientationPatient; a series must be one "
-                            "stack of parallel slices (split it, or choose another --series)")
     row_spacing, column_spacing = (float(v) for v in first.PixelSpacing)
     if not (row_spacing > 0 and column_spacing > 0):  # NaN fails too
         raise ReadError(f"the PixelSpacing of {where} is {row_spacing:g} x {column_spacing:g} mm, which places every "
@@ -86,6 +93,29 @@ def series_geometry(datasets: Sequence[Any], where: Path) -> SeriesGeometry:
     lps[:3, 2] = normal * slice_step
     lps[:3, 3] = positions[0]
     return SeriesGeometry(LPS_TO_RAS @ lps, (slice_step, row_spacing, column_spacing))
+
+
+def check_same_slices(datasets: Sequence[Any], where: Path) -> None:
+    """A ReadError unless every slice has the first one's Rows/Columns, PixelSpacing and
+    ImageOrientationPatient: one affine cannot describe a stack whose pixels differ in size or direction."""
+    def values(dataset: Any, key: str) -> Optional[np.ndarray]:
+        value = getattr(dataset, key, None)
+        return None if value is None else np.atleast_1d(np.asarray(value, float))
+
+    first = datasets[0]
+    for key, tolerance in (("Rows", 0.0), ("Columns", 0.0), ("PixelSpacing", 1e-4), ("ImageOrientationPatient", 1e-4)):
+        reference = values(first, key)
+        for dataset in datasets[1:]:
+            other = values(dataset, key)
+            if (reference is None) != (other is None) or (reference is not None and (
+                    reference.shape != other.shape or not np.allclose(reference, other, rtol=0, atol=tolerance))):
+                raise ReadError(f"the slices of {where} have different {key} ({_shown(reference)} and "
+                                f"{_shown(other)}); a series must be one stack of alike slices: split or resample "
+                                "it, or choose another --series")
+
+
+def _shown(values: Optional[np.ndarray]) -> str:
+    return "missing" if values is None else "\\".join(f"{v:g}" for v in values)
 
 
 def _has_geometry(dataset: Any) -> bool:
@@ -119,8 +149,11 @@ def _series_in(folder: Path) -> Dict[str, List[Tuple[Path, Any]]]:
 
 
 def read_series(folder: Path, series_uid: Optional[str] = None) -> Volume:
-    """One series of a folder as a ``Z x H x W`` HU volume sorted along the slice normal, with its geometry
-    (``spacing``, ``affine``) and the source files (for DICOM SEG). Several series need ``series_uid``."""
+    """One series of a folder as a ``Z x H x W`` HU volume in the training orientation (``io.nifti``, the
+    same step as NIfTI, so that the network sees a feet-first, prone or coronal series as it saw training
+    CT), with its geometry (``spacing``, ``affine``) and the way back to the series' own grid
+    (``metadata["to_file_orientation"]``). ``metadata["dicom_files"]`` stays in the series' stored order
+    (sorted along the slice normal), the order DICOM SEG frames follow. Several series need ``series_uid``."""
     folder = Path(folder)
     series = _series_in(folder)
     if not series:
@@ -136,23 +169,26 @@ def read_series(folder: Path, series_uid: Optional[str] = None) -> Volume:
         chosen = next(iter(series.values()))
     chosen.sort(key=lambda item: _slice_order_key(item[1]))
     datasets = [dataset for _, dataset in chosen]
+    check_same_slices(datasets, folder)
     try:
-        slices = [dicom_hu(d) for d in datasets]
+        slices = np.concatenate([dicom_hu(d) for d in datasets])
     except ReadError:
         raise
     except Exception as error:
         raise unreadable(folder, "a DICOM series", error) from None
-    shapes = {s.shape[1:] for s in slices}
-    if len(shapes) > 1:
-        raise ReadError(f"the DICOM images in {folder} have different sizes {sorted(shapes)}; one series "
-                        "must have one slice size")
-    geometry = series_geometry(datasets, folder) if all(_has_geometry(d) for d in datasets) else None
-    metadata = {"modality": getattr(datasets[0], "Modality", ""), "n_files": len(datasets),
-                "series_uid": str(getattr(datasets[0], "SeriesInstanceUID", "")),
-                "dicom_files": [path for path, _ in chosen]}
-    return Volume(folder.name, "volume", np.concatenate(slices), folder, metadata=metadata,
-                       spacing=geometry.spacing if geometry else None,
-                       affine=geometry.affine if geometry else None)
+    metadata: Dict[str, Any] = {"modality": getattr(datasets[0], "Modality", ""), "n_files": len(datasets),
+                                "series_uid": str(getattr(datasets[0], "SeriesInstanceUID", "")),
+                                "dicom_files": [path for path, _ in chosen], "to_file_orientation": None}
+    if not all(_has_geometry(d) for d in datasets):  # no geometry: the stored order is all there is
+        return Volume(folder.name, "volume", slices, folder, metadata=metadata)
+    geometry = series_geometry(datasets, folder)
+    nibabel = require("nibabel", "dicom", "Reading DICOM series")
+    # A view in NIfTI axis order: no copy unless the series must be reoriented.
+    data, affine, spacing, back = to_training_orientation(nibabel, np.transpose(slices, (2, 1, 0)),
+                                                          geometry.affine, geometry.spacing)
+    metadata["to_file_orientation"] = back
+    return Volume(folder.name, "volume", nifti_to_slices(data), folder, metadata=metadata, spacing=spacing,
+                  affine=affine)
 
 
 def _listing(series: Dict[str, List[Any]]) -> str:
@@ -160,15 +196,36 @@ def _listing(series: Dict[str, List[Any]]) -> str:
                      for uid, items in sorted(series.items()))
 
 
-def _segment_description(number: int, highdicom: Any, codes: Any, algorithm: Any) -> Any:
-    name = SEGMENT_NAMES.get(number, f"label {number}")
-    category, kind = {1: (codes.SCT.Organ, codes.SCT.Liver),
-                      2: (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm)}.get(
-                          number, (codes.SCT.Tissue, codes.SCT.Tissue))
+def segment_codes(name: str, codes: Any) -> Tuple[Any, Any]:
+    """``(category, type)`` SNOMED CT codes of a class name, so that viewers show and colour the segment as what
+    it is: a lesion word anywhere in the name wins ("liver tumour" is a Neoplasm), then an organ; a name with
+    no known code gets the generic Tissue/Tissue (its segment label still names it)."""
+    key = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    words = key.split()
+    candidates = [key, key[:-1]] + words + [word[:-1] for word in words]  # "kidneys", "cysts": the singular too
+    for category, table in ((codes.SCT.MorphologicallyAbnormalStructure, LESION_TYPES),
+                            (codes.SCT.AnatomicalStructure, ORGAN_TYPES)):
+        for candidate in candidates:
+            if candidate in table:
+                return category, getattr(codes.SCT, table[candidate])
+    return codes.SCT.Tissue, codes.SCT.Tissue
+
+
+def display_colour(number: int) -> Tuple[int, int, int]:
+    """A distinct RGB colour for segment ``number``: hues a golden-ratio turn apart, so no two segments (and
+    no neighbouring labels) look alike in a viewer."""
+    import colorsys
+
+    rgb = colorsys.hsv_to_rgb((number - 1) * 0.6180339887 % 1.0, 0.75, 0.95)
+    return tuple(int(round(255 * channel)) for channel in rgb)  # type: ignore[return-value]
+
+
+def _segment_description(number: int, name: str, highdicom: Any, codes: Any, algorithm: Any) -> Any:
+    category, kind = segment_codes(name, codes)
     return highdicom.seg.SegmentDescription(
-        segment_number=number, segment_label=name, segmented_property_category=category,
+        segment_number=number, segment_label=name[:64], segmented_property_category=category,
         segmented_property_type=kind, algorithm_type=highdicom.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=algorithm)
+        algorithm_identification=algorithm, display_color=highdicom.color.CIELabColor.from_rgb(*display_colour(number)))
 
 
 def can_write_segmentation() -> bool:
@@ -179,9 +236,14 @@ def can_write_segmentation() -> bool:
     return True
 
 
-def write_segmentation(path: Path, mask: np.ndarray, source: Volume, n_segments: int) -> Path:
-    """A DICOM Segmentation (binary, one segment per label 1..n_segments) of the ``Z x H x W`` label map
-    ``mask`` on the series ``source`` was read from, referencing its images."""
+def write_segmentation(path: Path, mask: np.ndarray, source: Volume, class_names: Sequence[str]) -> Path:
+    """A DICOM Segmentation (binary, one segment per label 1..n, named and coded by ``class_names[k - 1]``,
+    see ``io.prediction.foreground_class_names``) of the ``Z x H x W`` label map ``mask`` on the series
+    ``source`` was read from, referencing its images. ``mask`` must be in the series' stored order
+    (``writers.on_input_grid``), not the training orientation: frame k references file k."""
+    if isinstance(class_names, str) or not len(class_names):
+        raise ValueError(f"write_segmentation needs one class name per segment, got {class_names!r}; pass "
+                         "io.prediction.foreground_class_names(prediction)")
     highdicom = require("highdicom", "dicom", "Writing DICOM Segmentation objects")
     pydicom = require("pydicom", "dicom", "Writing DICOM Segmentation objects")
     from pydicom.sr.codedict import codes
@@ -197,10 +259,13 @@ def write_segmentation(path: Path, mask: np.ndarray, source: Volume, n_segments:
     segmentation = highdicom.seg.Segmentation(
         source_images=images, pixel_array=np.asarray(mask, np.uint8),
         segmentation_type=highdicom.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[_segment_description(n, highdicom, codes, algorithm) for n in range(1, n_segments + 1)],
+        segment_descriptions=[_segment_description(number, str(name), highdicom, codes, algorithm)
+                              for number, name in enumerate(class_names, start=1)],
         series_instance_uid=highdicom.UID(), series_number=9001, sop_instance_uid=highdicom.UID(),
         instance_number=1, manufacturer="unet3plus", manufacturer_model_name="UNet 3+",
         software_versions=__version__, device_serial_number="unet3plus", omit_empty_frames=False)
+    description = f"unet3plus: {', '.join(str(name) for name in class_names)}"
+    segmentation.SeriesDescription = description if len(description) <= 64 else description[:61] + "..."  # LO
     with atomic_path(path) as temporary:
         segmentation.save_as(str(temporary))
     return Path(path)

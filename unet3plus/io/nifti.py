@@ -8,8 +8,9 @@ voxel axis, columns = the first), so a NIfTI slice looks here as it did to the p
 Training orientation: the published preprocessing did not reorient, so the network learnt the voxel order
 of DICOM-derived CT, which :data:`TRAINING_ORIENTATION` names (voxel axes towards patient Left, Posterior,
 Superior: rows run anterior to posterior, columns patient right to left, the radiological view). A NIfTI
-stored in another orientation is brought to it on reading (nibabel's orientation tools) and its masks are
-written back on the file's own grid, so the same anatomy gives the same mask whatever the storage order.
+or DICOM series stored in another orientation (feet first, prone, coronal, ...) is brought to it on reading
+by :func:`to_training_orientation` (nibabel's orientation tools) and its masks are written back on the
+input's own grid, so the same anatomy gives the same mask whatever the storage order.
 """
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ def read_nifti(path: Path) -> Volume:
 def nifti_input(nibabel: Any, image: Any, data: np.ndarray, path: Path, kind: str = "volume") -> Volume:
     """``data`` (the ``X x Y x Z`` voxels of the NIfTI ``image``) as a :class:`Volume` in the training
     orientation. DICOM SEG masks come through here too, so they land on the grid their NIfTI labels do."""
-    data, affine, spacing, back = _to_training_orientation(nibabel, image, data)
+    data, affine, spacing, back = to_training_orientation(nibabel, data, np.asarray(image.affine, float),
+                                                          nifti_spacing(image))
     return Volume(stem_of(path), kind, nifti_to_slices(data), path, nifti=image, spacing=spacing,
-                       affine=affine, metadata={"to_file_orientation": back})
+                  affine=affine, metadata={"to_file_orientation": back})
 
 
 
@@ -64,36 +66,46 @@ def _nifti_voxels(image: Any) -> np.ndarray:
 
 
 
-def _to_training_orientation(nibabel: Any, image: Any, data: np.ndarray):
-    """``data`` (file voxel order) in :data:`TRAINING_ORIENTATION`, with its affine and ``Z x H x W``
-    spacing, and the nibabel orientation transform that takes it back to the file's order (None when the
-    file is already in that orientation or its affine has no orientation to read)."""
+def to_training_orientation(nibabel: Any, data: np.ndarray, affine: np.ndarray, spacing: Tuple[float, ...]
+                            ) -> Tuple[np.ndarray, np.ndarray, Tuple[float, ...], Optional[np.ndarray]]:
+    """The one place that decides orientation, for NIfTI volumes, DICOM SEG masks and DICOM series alike:
+    ``data`` (``X x Y x Z`` voxels on the grid of the RAS ``affine``, ``spacing`` mm along ``Z x H x W``) in
+    :data:`TRAINING_ORIENTATION`, with its affine, its ``Z x H x W`` spacing, and the nibabel orientation
+    transform that takes it back to the input's own voxel order (None when it already is in that order or
+    the affine has no orientation to read). Writers apply that transform (``writers.on_input_grid``)."""
     orientations = nibabel.orientations
-    spacing = np.array(nifti_spacing(image)[::-1])  # file axis order
-    affine = np.asarray(image.affine, float)
-    forward = training_orientation_transform(nibabel, image)
+    affine = np.asarray(affine, float)
+    file_spacing = np.array(spacing[::-1], float)  # input axis order (X, Y, Z)
+    forward = orientation_transform(nibabel, affine)
     if forward is None:
-        return data, affine, tuple(spacing[::-1]), None
-    current = orientations.io_orientation(affine)
-    target = orientations.axcodes2ornt(TRAINING_ORIENTATION)
-    reoriented_affine = affine @ orientations.inv_ornt_aff(forward, data.shape)
+        return data, affine, tuple(float(v) for v in spacing), None
+    reoriented_affine = affine @ orientations.inv_ornt_aff(forward, data.shape[:3])
     new_spacing = np.empty(3)
-    new_spacing[forward[:, 0].astype(int)] = spacing
-    return (np.ascontiguousarray(orientations.apply_orientation(data, forward)), reoriented_affine,
-            tuple(float(v) for v in new_spacing[::-1]), orientations.ornt_transform(target, current))
+    new_spacing[forward[:, 0].astype(int)] = file_spacing
+    back = orientations.ornt_transform(orientations.axcodes2ornt(TRAINING_ORIENTATION),
+                                       orientations.io_orientation(affine))
+    # a view: the caller's nifti_to_slices makes the one copy
+    return (orientations.apply_orientation(data, forward), reoriented_affine,
+            tuple(float(v) for v in new_spacing[::-1]), back)
 
 
 
-def training_orientation_transform(nibabel: Any, image: Any) -> Optional[np.ndarray]:
-    """The nibabel orientation transform from the file's voxel order to :data:`TRAINING_ORIENTATION`, or
-    None when the file is already in it (or its affine has no orientation to read). Lazy readers (training
-    on volumes) apply it to the blocks they read, so they see what :func:`read_nifti` gives."""
+def orientation_transform(nibabel: Any, affine: np.ndarray) -> Optional[np.ndarray]:
+    """The nibabel orientation transform from the voxel order of a grid with RAS ``affine`` to
+    :data:`TRAINING_ORIENTATION`, or None when it already is in it (or the affine has no orientation)."""
     orientations = nibabel.orientations
-    current = orientations.io_orientation(np.asarray(image.affine, float))
+    current = orientations.io_orientation(np.asarray(affine, float))
     target = orientations.axcodes2ornt(TRAINING_ORIENTATION)
     if np.isnan(current).any() or np.array_equal(current, target):
         return None
     return orientations.ornt_transform(current, target)
+
+
+
+def training_orientation_transform(nibabel: Any, image: Any) -> Optional[np.ndarray]:
+    """:func:`orientation_transform` of a NIfTI image. Lazy readers (training on volumes) apply it to the
+    blocks they read, so they see what :func:`read_nifti` gives."""
+    return orientation_transform(nibabel, image.affine)
 
 
 

@@ -25,6 +25,9 @@ class Volume:
     ``spacing``: mm between voxel centres along each axis of ``data`` (``Z x H x W`` order for volumes), as
     the file states it (NIfTI zooms; DICOM slice spacing and PixelSpacing); None where the format has none.
     ``affine``: the NIfTI (RAS) voxel-to-world map of ``slices_to_nifti(data)`` (NIfTI and DICOM series).
+    Volumes with a geometry are read in the training orientation (``io.nifti.to_training_orientation``);
+    ``metadata["to_file_orientation"]`` is the nibabel transform back to the input's own grid (None when
+    already on it), which writers apply (``io.writers.on_input_grid``).
     """
 
     name: str

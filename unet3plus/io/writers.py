@@ -4,6 +4,7 @@ Every file goes through ``atomic_path``: a crash leaves no half-written file und
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -13,7 +14,7 @@ from .._atomic import atomic_path
 from .._optional import require
 from ..errors import InputError
 from .dicom import can_write_segmentation, write_segmentation
-from .prediction import Prediction
+from .prediction import Prediction, foreground_class_names, label_table
 from .volume import Volume
 
 OVERLAY_COLOUR = (255, 40, 40)
@@ -39,24 +40,46 @@ def write_npy(path: Path, array: np.ndarray) -> Path:
     return Path(path)
 
 
+def on_input_grid(volume: np.ndarray, source: Volume) -> np.ndarray:
+    """``volume`` (``Z x H x W [x C]`` slices in the training orientation ``source`` was read in) in the
+    voxel order of the input's own grid (``metadata["to_file_orientation"]``, recorded by the reader): the
+    NIfTI file's, or a DICOM series' stored slice order (the order its SEG frames reference)."""
+    back = source.metadata.get("to_file_orientation")
+    if back is None:
+        return volume
+    nibabel = require("nibabel", "nifti", "Writing masks on the input's grid")
+    on_grid = nibabel.orientations.apply_orientation(np.swapaxes(volume, 0, 2), back)  # X x Y x Z [x C]
+    return np.swapaxes(on_grid, 0, 2)
+
+
+def _series_affine(source: Volume) -> np.ndarray:
+    """The RAS affine of a DICOM series' stored grid (``source.affine`` is that of the training orientation;
+    the recorded way back gives the stored grid's)."""
+    back = source.metadata.get("to_file_orientation")
+    if back is None:
+        return np.asarray(source.affine, float)
+    nibabel = require("nibabel", "nifti", "Writing masks on the input's grid")
+    shape = np.asarray(source.data).shape[::-1][:3]  # X x Y x Z of the training orientation
+    return np.asarray(source.affine, float) @ nibabel.orientations.inv_ornt_aff(back, shape)
+
+
 def write_nifti_like(path: Path, volume: np.ndarray, source: Volume, dtype) -> Path:
-    """``volume`` (``Z x H x W [x C]`` slices) as NIfTI on the source's grid: a NIfTI source's affine and
-    header, or the affine a DICOM series' geometry gives."""
+    """``volume`` (``Z x H x W [x C]`` slices in the training orientation) as NIfTI on the input's own grid:
+    ``X x Y x Z``, or ``X x Y x Z x C`` for several channels (NIfTI keeps vector components last), with a
+    NIfTI source's affine and header, or the affine of a DICOM series' stored grid."""
     nibabel = require("nibabel", "nifti", "Writing NIfTI masks")
     # Views, not copies: the transposed slices are the Fortran-ordered array nibabel writes.
-    data = np.transpose(volume, (2, 1, 0) if volume.ndim == 3 else (3, 2, 1, 0))
+    data = np.swapaxes(on_input_grid(volume, source), 0, 2)
     if source.nifti is not None:
-        back = source.metadata.get("to_file_orientation")
-        if back is not None:  # read in the training orientation: back to the file's own voxel order
-            data = nibabel.orientations.apply_orientation(data, back)
         header = source.nifti.header.copy()
         header.set_data_dtype(dtype)
         header.set_slope_inter(1.0, 0.0)
         image = type(source.nifti)(data.astype(dtype, copy=False), source.nifti.affine, header)
     else:
-        image = nibabel.Nifti1Image(data.astype(dtype, copy=False), source.affine)
-        image.set_qform(source.affine, code=1)  # scanner coordinates
-        image.set_sform(source.affine, code=1)
+        affine = _series_affine(source)
+        image = nibabel.Nifti1Image(data.astype(dtype, copy=False), affine)
+        image.set_qform(affine, code=1)  # scanner coordinates
+        image.set_sform(affine, code=1)
     with atomic_path(path) as temporary:
         nibabel.save(image, str(temporary))
     return Path(path)
@@ -105,12 +128,14 @@ def output_names(name: str, source: Volume, volume_slices: int, *, probabilities
     """The file names one input's results get (so callers can check collisions before writing).
 
     Probabilities on a NIfTI grid are NIfTI float32; float16 ones (NIfTI has no float16 type) are ``.npy``
-    in ``predict``'s ``Z x C x H x W`` slice order, like those of inputs without a grid."""
+    in ``predict``'s ``Z x C x H x W`` slice order, like those of inputs without a grid. A NIfTI mask gets its
+    label table beside it (``labels``: which value is which class, ``io.prediction.label_table``)."""
     names = {"overlay": f"{name}_overlay.png"}
     grid_probabilities = np.dtype(probabilities_dtype) != np.float16
     if _on_a_grid(source):
-        names.update(mask=f"{name}_mask.nii.gz", probabilities=f"{name}_probabilities.nii.gz"
-                     if grid_probabilities else f"{name}_probabilities.npy")
+        names.update(mask=f"{name}_mask.nii.gz", labels=f"{name}_mask.json",
+                     probabilities=f"{name}_probabilities.nii.gz" if grid_probabilities
+                     else f"{name}_probabilities.npy")
     elif volume_slices > 1:
         names.update(mask=f"{name}_mask.npy", probabilities=f"{name}_probabilities.npy")
     else:
@@ -158,6 +183,10 @@ def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[st
         written.append(write_npy(out_dir / names["mask"], mask))
     else:
         written.append(write_png(out_dir / names["mask"], mask_to_png_values(slices[0])))
+    if "labels" in names:  # nnU-Net's dataset.json "labels": {"background": 0, "liver": 1, ...}
+        with atomic_path(out_dir / names["labels"]) as temporary:
+            temporary.write_text(json.dumps(label_table(prediction), indent=2) + "\n", encoding="utf-8")
+        written.append(out_dir / names["labels"])
     if probabilities:
         target = out_dir / names["probabilities"]
         if target.suffix == ".npy":
@@ -166,8 +195,8 @@ def write_prediction(prediction: Prediction, out_dir: Path, *, name: Optional[st
             foreground = values[:, 0] if values.shape[1] == 1 else np.moveaxis(values, 1, -1)
             written.append(write_nifti_like(target, foreground, source, np.float32))
     if "segmentation" in names:
-        n_segments = max(prediction.channels - 1, 1)
-        written.append(write_segmentation(out_dir / names["segmentation"], slices, source, n_segments))
+        written.append(write_segmentation(out_dir / names["segmentation"], on_input_grid(slices, source),
+                                          source, foreground_class_names(prediction)))
     index = overlay_slice_index(slices)
     picture = display_slice(source.data, index, hounsfield=prediction.preset_kind == "volume")
     written.append(write_png(out_dir / names["overlay"], overlay(picture, slices[index])))

@@ -181,6 +181,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
     if not isinstance(model, InferenceBackend) and backend_name(model, backend) == "mindspore":
         backend_options = {"optimize": True, **backend_options}  # folded copy: same logits, faster
     runner: InferenceBackend = create_backend(model, backend, **backend_options)
+    class_names = _class_names(model_config_of(model) or getattr(runner, "model_config", None))
     fixed = runner.fixed_shape
     size = padded_size(height, width, fixed)
     if batch_size is None:
@@ -201,7 +202,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
                     store[start:start + len(scores)] = scores
                 bar.update(len(scores))
     if image:
-        return _image_prediction(store, source, preset, threshold, keep_largest, probabilities, dtype)
+        return _image_prediction(store, source, preset, threshold, keep_largest, probabilities, dtype, class_names)
     if probabilities is True:
         kept = store
     elif probabilities is False or probabilities is None:
@@ -211,12 +212,18 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
     if keep_largest:
         mask = keep_largest_component(mask)
     return Prediction(mask=mask, probabilities=kept, preset=preset.name, source=source, preset_kind=preset.kind,
-                      channels=channels)
+                      channels=channels, class_names=class_names)
+
+
+def _class_names(model_config: Any) -> Tuple[str, ...]:
+    """The config's class names (background first) for the writers' labels; empty without a config, so that
+    ``io.prediction.foreground_class_names`` falls back to the published weights' names."""
+    return tuple(str(name) for name in getattr(model_config, "class_names", None) or ())
 
 
 def _image_prediction(scores: np.ndarray, source: Volume, preset: InputPreset, threshold: float,
                       keep_largest: bool, probabilities: Union[bool, str, "os.PathLike[str]"],
-                      dtype: np.dtype) -> Prediction:
+                      dtype: np.dtype, class_names: Tuple[str, ...] = ()) -> Prediction:
     """One 2-D image's prediction from its ``1 x C x H x W`` scores, resized back to the input's own size
     where the preset resized it."""
     if preset.size is not None:
@@ -235,4 +242,4 @@ def _image_prediction(scores: np.ndarray, source: Volume, preset: InputPreset, t
             np.save(temporary, scores[0].astype(dtype))
         kept = np.load(_npy_path(probabilities), mmap_mode="r")
     return Prediction(mask=mask[0], probabilities=kept, preset=preset.name, source=source, preset_kind=preset.kind,
-                      channels=scores.shape[1])
+                      channels=scores.shape[1], class_names=class_names)
