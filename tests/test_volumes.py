@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 
+import nibabel
 import numpy as np
 import pydicom
 import pytest
@@ -12,6 +13,7 @@ from volume_data import SHAPE, case, write_decathlon, write_lits, write_nifti
 
 from unet3plus.data import DatasetError, VolumeDataset, VolumeOptions, find_cases, make_loader
 from unet3plus.data.sampling import ForegroundSampler
+from unet3plus.io.nifti import slices_to_nifti
 from unet3plus.io.readers import read_input
 from unet3plus.training.trainer import split_train_val
 from unet3plus.transforms.presets import get_preset, window_preset
@@ -74,7 +76,10 @@ def test_dicom_series_with_nifti_labels(tmp_path):
             dataset.save_as(tmp_path / "dicom" / name / f"{index}.dcm")
         labels = np.zeros((n_slices, 128, 128), np.uint8)
         labels[1:3, 40:80, 50:90] = 1
-        write_nifti(tmp_path / "labels" / f"{name}.nii.gz", labels)
+        series = read_input(tmp_path / "dicom" / name)  # labels on the series' own grid, as a labelling tool writes
+        (tmp_path / "labels").mkdir(exist_ok=True)
+        nibabel.save(nibabel.Nifti1Image(slices_to_nifti(labels), series.affine),
+                     str(tmp_path / "labels" / f"{name}.nii.gz"))
     data = VolumeDataset.from_folder(tmp_path / "dicom", tmp_path / "labels", VolumeOptions(classes=("liver",)))
     assert len(data) == 2 * n_slices
     hu = read_input(tmp_path / "dicom" / "patient_b").data
@@ -82,6 +87,13 @@ def test_dicom_series_with_nifti_labels(tmp_path):
     assert data[n_slices + 2][1][60, 70] == 1 and data[n_slices][1].max() == 0
     with pytest.raises(DatasetError, match="--labels"):
         find_cases(tmp_path / "dicom")
+    shifted = nibabel.load(str(tmp_path / "labels" / "patient_a.nii.gz"))  # the same label 50 mm off the series
+    moved = shifted.affine.copy()
+    moved[:3, 3] += (50.0, 0.0, 0.0)
+    nibabel.save(nibabel.Nifti1Image(np.asarray(shifted.dataobj), moved),
+                 str(tmp_path / "labels" / "patient_a.nii.gz"))
+    with pytest.raises(DatasetError, match="patient_a"):
+        VolumeDataset.from_folder(tmp_path / "dicom", tmp_path / "labels", VolumeOptions(classes=("liver",)))
 
 
 def test_split_is_by_case(tmp_path):

@@ -63,13 +63,13 @@ class CaseReader:
         return _oriented_shape(self._labels)
 
     def affines_differ(self) -> bool:
-        """Whether NIfTI labels lie elsewhere in the world than their NIfTI CT (beyond ``AFFINE_TOLERANCE_MM``),
-        compared in the training orientation both are read in, so labels stored in another axis order pass.
-        DICOM cases are matched by shape only (label files written without the series' affine are common)."""
-        if self._image is None:
+        """Whether the labels lie elsewhere in the world than their CT, NIfTI or DICOM series (beyond
+        ``AFFINE_TOLERANCE_MM``), compared in the training orientation both are read in, so labels stored in
+        another axis order pass. A series without geometry is matched by shape only."""
+        image = _dicom_volume(str(self.case.image)).affine if self._image is None else _oriented_affine(self._image)
+        if image is None:
             return False
-        return not np.allclose(_oriented_affine(self._image), _oriented_affine(self._labels), rtol=0,
-                               atol=AFFINE_TOLERANCE_MM)
+        return not np.allclose(image, _oriented_affine(self._labels), rtol=0, atol=AFFINE_TOLERANCE_MM)
 
     def hu(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         if self._image is None:

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .._atomic import atomic_path
-from .._optional import require
+from .._optional import install_hint, require
 from .files import DICOM_EXTENSIONS, extension_of, stem_of
 from .nifti import nifti_input, nifti_to_slices, to_training_orientation
 from .volume import ReadError, Volume, is_dicom_file, unreadable
@@ -231,7 +231,7 @@ def _segment_description(number: int, name: str, highdicom: Any, codes: Any, alg
 def can_write_segmentation() -> bool:
     """Whether highdicom is installed; without it a DICOM series gets its NIfTI mask only (with a warning)."""
     if importlib.util.find_spec("highdicom") is None:
-        logger.warning("DICOM SEG output needs highdicom: pip install 'unet3plus[dicom]'; writing the NIfTI mask only")
+        logger.warning("DICOM SEG output needs highdicom: %s; writing the NIfTI mask only", install_hint("dicom"))
         return False
     return True
 
