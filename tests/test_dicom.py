@@ -21,6 +21,22 @@ ROW_SPACING, COLUMN_SPACING, SLICE_STEP = 0.7, 0.8, 2.5
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
+def ct_slice(uids, number):
+    """The header every synthetic CT slice shares: ``uids`` (study, series, frame of reference), one new SOP
+    instance with InstanceNumber ``number``; geometry and pixels are the caller's."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID = CTImageStorage, ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Synthetic^Case", "SYN1", "", "O"
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = "20260101", "120000", "", ""
+    ds.StudyID, ds.SeriesNumber, ds.InstanceNumber, ds.Modality, ds.Manufacturer = "1", 1, number, "CT", "test"
+    return ds
+
+
 def write_series(folder, hu, *, series_uid=None, steps=None, shift_per_slice=(0.0, 0.0), drop_pixels_of=None):
     """One CT series, slice k at z = 100 - k * step (head first: z falls), files named in reverse order."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,16 +45,7 @@ def write_series(folder, hu, *, series_uid=None, steps=None, shift_per_slice=(0.
     z = 100.0 - np.concatenate([[0.0], np.cumsum(steps)])
     uids = []
     for k, slice_ in enumerate(hu):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID = CTImageStorage, ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Synthetic^Case", "SYN1", "", "O"
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = "20260101", "120000", "", ""
-        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber, ds.Modality, ds.Manufacturer = "1", 1, k + 1, "CT", "test"
+        ds = ct_slice((study_uid, series_uid, frame_uid), k + 1)
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.ImagePositionPatient = [-20.0 + k * shift_per_slice[0], -30.0 + k * shift_per_slice[1], float(z[k])]
         ds.PixelSpacing, ds.SliceThickness = [ROW_SPACING, COLUMN_SPACING], SLICE_STEP

@@ -18,8 +18,8 @@ pydicom = pytest.importorskip("pydicom")
 highdicom = pytest.importorskip("highdicom")
 nibabel = pytest.importorskip("nibabel")
 
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid  # noqa: E402
+from pydicom.uid import generate_uid  # noqa: E402
+from test_dicom import ct_slice  # noqa: E402
 
 orientations = nibabel.orientations
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -84,17 +84,8 @@ def write_series(folder, iop, *, reverse_files=False, tweak=None):
     uids = []
     n = stored.shape[2]
     for k in range(n):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID = CTImageStorage, ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Synthetic^Case", "SYN1", "", "O"
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = "20260101", "120000", "", ""
         number = n - k if reverse_files else k + 1
-        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber, ds.Modality, ds.Manufacturer = "1", 1, number, "CT", "test"
+        ds = ct_slice((study_uid, series_uid, frame_uid), number)
         ds.ImageOrientationPatient = [float(v) for v in iop]
         ds.ImagePositionPatient = [round(float(v), 4) for v in (lps @ [0, 0, k, 1])[:3]]
         ds.PixelSpacing = [round(float(row_spacing), 4), round(float(column_spacing), 4)]
