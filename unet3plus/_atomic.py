@@ -5,12 +5,21 @@ process writing one holds an exclusive ``flock`` on it until it is renamed into 
 meaning everywhere: a temporary whose lock nobody holds belongs to a process that died. Such files are
 removed by ``remove_stale_partials`` (or, for downloads, resumed through ``claim_stale_partial``), and a
 live writer's temporary is never touched.
+
+Staging folders (``staging_folder``: intermediate files such as a temporary export) follow the same rule:
+named ``.<prefix>-<pid>-<random>`` and locked by their process; one whose lock nobody holds is removed by
+the next process using that prefix, unless its pid is still alive and it is less than an hour old (the
+moment between creating a folder and locking it). Cache ``.lock`` files of ``filelock`` are handled by
+``remove_stale_lock_files``.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, List, Optional, Union
 
@@ -21,6 +30,8 @@ except ImportError:  # Windows: no flock, so no temporary can be proven stale; n
 
 PathLike = Union[str, "os.PathLike[str]"]
 PARTIAL_MARK = ".partial"
+STAGING_MAX_AGE_S = 3600.0  # an unlocked staging folder this old is stale even if its pid was reused
+LOCK_FILE_MAX_AGE_S = 86400.0  # an unheld cache .lock file untouched this long is removed
 
 
 def _current_umask() -> int:
@@ -156,3 +167,91 @@ def claim_stale_partial(final_path: PathLike) -> Optional[LockedFile]:
         with contextlib.suppress(OSError):
             extra.discard()
     return stale[0]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def _age_s(path: Path) -> float:
+    return time.time() - path.stat().st_mtime
+
+
+def remove_stale_staging(parent: PathLike, prefix: str) -> List[Path]:
+    """Delete the ``.<prefix>-*`` staging folders that dead processes left in ``parent``; return them."""
+    pattern = re.compile(rf"^\.{re.escape(prefix)}-(?:(\d+)-)?")
+    removed = []
+    try:
+        candidates = sorted(path for path in Path(parent).iterdir() if pattern.match(path.name) and path.is_dir())
+    except OSError:
+        return []
+    for path in candidates:
+        locked = _lock_if_stale(path)  # held by its live process: never touched
+        if locked is None:
+            continue
+        try:
+            pid = pattern.match(path.name).group(1)
+            if pid is None or not _pid_alive(int(pid)) or _age_s(path) > STAGING_MAX_AGE_S:
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            pass
+        finally:
+            locked.close()
+    return removed
+
+
+@contextlib.contextmanager
+def staging_folder(parent: PathLike, prefix: str) -> Iterator[Path]:
+    """A new private folder in ``parent`` (``.<prefix>-<pid>-<random>``), locked while the block runs and
+    removed after it; the staging folders of dead runs with the same prefix are removed first."""
+    remove_stale_staging(parent, prefix)
+    folder = Path(tempfile.mkdtemp(prefix=f".{prefix}-{os.getpid()}-", dir=parent))
+    locked = LockedFile(folder, os.open(folder, os.O_RDONLY) if fcntl is not None else -1)  # no flock on Windows
+    try:
+        if fcntl is not None:
+            fcntl.flock(locked.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a brand-new folder: nobody else holds it
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        locked.close()
+
+
+@contextlib.contextmanager
+def file_lock(path: PathLike, timeout: float = -1) -> Iterator[None]:
+    """``filelock.FileLock(path)`` (``filelock.Timeout`` after ``timeout`` s), its mtime refreshed on every
+    acquisition so that ``remove_stale_lock_files`` can tell a lock file nobody has used for a day."""
+    import filelock
+
+    with filelock.FileLock(str(path), timeout=timeout):
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        yield
+
+
+def remove_stale_lock_files(folder: PathLike, max_age_s: float = LOCK_FILE_MAX_AGE_S) -> List[Path]:
+    """Delete the ``file_lock`` files in ``folder`` that nobody holds and nobody acquired for ``max_age_s``.
+
+    Deleting one right after release would let a waiter and a newcomer lock different inodes under the same
+    name; a day-old unheld one is only an empty leftover. (Even that rare race costs duplicate work, not
+    correctness: what the locks guard is written through locked temporaries and atomic renames.)"""
+    removed = []
+    try:
+        candidates = sorted(path for path in Path(folder).iterdir() if path.name.endswith(".lock") and path.is_file())
+    except OSError:
+        return []
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            if _age_s(path) <= max_age_s:
+                continue
+            locked = _lock_if_stale(path)
+            if locked is not None:
+                locked.discard()
+                removed.append(path)
+    return removed

@@ -12,8 +12,11 @@ def register(subparsers) -> None:
                     "readers load them with unet3plus.create_network('BASE_URL/NAME.md').")
     parser.add_argument("source", metavar="RUN_DIR|CKPT", help="a training run's --out folder (its best.ckpt) or a "
                                                              "checkpoint")
+    parser.add_argument("--last", action="store_true", help="publish the run folder's last.ckpt (the final epoch's "
+                                                            "network) instead of its best.ckpt")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--url", required=True, help="http(s) folder the files will be uploaded to")
+    parser.add_argument("--url", required=True, help="public http(s) folder the files will be uploaded to (no "
+                                                      "credentials, query string or fragment: it goes into the card)")
     parser.add_argument("--name", help="model name, used for the file names (default: unet3plus_<run folder>)")
     parser.add_argument("--train-dataset", default="custom", help="the card's train-dataset (default: %(default)s)")
     parser.add_argument("--license", default="Apache-2.0", help="license of the weights (default: %(default)s)")
@@ -23,14 +26,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hub.publish import publish, publish_targets
+    from ..hub.publish import check_base_url, publish, publish_targets
     from ._options import refuse_outputs_on_inputs
 
-    checkpoint, _, targets = publish_targets(args.source, args.out, args.name)
+    checkpoint, _, targets = publish_targets(args.source, args.out, args.name, last=args.last)
+    check_base_url(args.url)
     refuse_outputs_on_inputs([args.source, checkpoint], [("--out/--name", path) for path in targets],
                              out_folder=args.out)
+    print(f"publishing {checkpoint}")
     result = publish(args.source, args.out, args.url, args.name, train_dataset=args.train_dataset,
-                     license=args.license, author=args.author, overwrite=args.overwrite)
+                     license=args.license, author=args.author, overwrite=args.overwrite, last=args.last)
     print(f"wrote {result.checkpoint} (SHA-256 {result.sha256})")
     print(f"wrote {result.card}; upload both so that {result.asset_link} serves the checkpoint")
     return 0

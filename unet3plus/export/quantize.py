@@ -17,7 +17,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .._atomic import atomic_path, create_partial
+from .._atomic import atomic_path, create_partial, staging_folder
 from .._optional import require
 from ..errors import InputError
 
@@ -202,8 +202,6 @@ def quantize_network(net: Any, int8_path: PathLike, input_shape: Sequence[int], 
     """Export ``net`` (its BatchNorm-folded inference form where it has one) for ``input_shape``, write its
     int8 QDQ version to ``int8_path`` and report the agreement on held-out inputs. ``fp32_path``: also keep
     the fp32 export there (else it is temporary)."""
-    import tempfile
-
     from ..runtime.backends import can_fold
     from ..runtime.exporting import export_network
 
@@ -217,8 +215,8 @@ def quantize_network(net: Any, int8_path: PathLike, input_shape: Sequence[int], 
         from ..networks.fusion import optimize_for_inference
 
         net = optimize_for_inference(net)
-    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=int8_path.parent) as folder:
-        fp32 = Path(fp32_path) if fp32_path is not None else Path(folder) / "fp32.onnx"
+    with staging_folder(int8_path.parent, "quantize") as folder:  # and those of killed runs are removed
+        fp32 = Path(fp32_path) if fp32_path is not None else folder / "fp32.onnx"
         export_network(net, fp32, "onnx", input_shape, overwrite=True)
         quantize_onnx(fp32, int8_path, padded_batches(calibration, input_shape), overwrite=overwrite)
         return compare_models(fp32, int8_path, padded_batches(held_out, input_shape), real_slices=len(held_out),

@@ -11,7 +11,8 @@
   deadline; a dropped transfer resumes with an HTTP Range request (see ``transfer`` for every bound).
 * A download killed outright leaves its temporary file; the next process resumes from it (or removes it).
 * Several processes at once: a cross-process ``filelock`` serialises the download (waits are bounded by
-  the deadline), and per-file locks on the temporaries keep the result correct even without it.
+  the deadline), and per-file locks on the temporaries keep the result correct even without it. Its
+  ``.lock`` files stay after use (removing one then is unsafe); those unused for a day are removed.
 
 Configuration (argument > environment > default): cache folder ``cache_dir`` > ``UNET3PLUS_HOME`` >
 ``$XDG_CACHE_HOME/unet3plus`` > ``~/.cache/unet3plus``; ``UNET3PLUS_OFFLINE=1`` never touches the
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
-from .._atomic import LockedFile, claim_stale_partial, create_partial, install
+from .._atomic import LockedFile, claim_stale_partial, create_partial, file_lock, install, remove_stale_lock_files
 from .._progress import progress_bar
 from .transfer import (DEADLINE_VARIABLE, MIRROR_VARIABLE, OFFLINE_VARIABLE, ChecksumError, DownloadError, Transfer,
                        TransferSettings, check_redirect, redact_url, resolve)
@@ -92,6 +93,24 @@ def checkpoint_path(filename: str, cache_dir: Optional[PathLike] = None) -> Path
     return resolve_cache_dir(cache_dir) / CHECKPOINT_SUBDIR / filename
 
 
+def expected_sha256(sha256: str) -> str:
+    """A user-given SHA-256 in canonical form (lower-case hex), or a one-line error."""
+    expected = str(sha256).strip().lower()
+    if not _SHA256_PATTERN.match(expected):
+        raise ChecksumError(f"SHA-256 {sha256!r} is not 64 hexadecimal digits; pass the publisher's hash")
+    return expected
+
+
+def check_local_sha256(path: PathLike, sha256: str) -> Path:
+    """``path`` when its bytes have the user-given SHA-256; else one line naming both hashes (the file is kept:
+    it is the user's own)."""
+    expected, actual = expected_sha256(sha256), sha256_of(path)
+    if actual != expected:
+        raise ChecksumError(f"{path} has SHA-256 {actual}, not the expected {expected}; check that it is the file "
+                            "you meant, or drop --sha256 / sha256=")
+    return Path(path)
+
+
 def sha256_of(path: PathLike) -> str:
     """SHA-256 of a file, read in chunks (never the whole file in memory)."""
     with open(path, "rb") as handle:
@@ -138,6 +157,7 @@ def download_checkpoint(url: str, sha256: str, *, cache_dir: Optional[PathLike] 
     if is_offline():
         raise _offline_error(final, expected, shown, settings)
     folder = _writable_folder(final.parent)
+    remove_stale_lock_files(folder)  # day-old ones nobody holds
     resolve(url)  # a name that does not resolve fails here, at once, before any lock file is made
     try:
         with _cache_lock(final, settings):
@@ -180,7 +200,7 @@ def _cache_lock(final: Path, settings: TransferSettings) -> Iterator[None]:
 
     lock_path = str(final) + ".lock"
     try:
-        with filelock.FileLock(lock_path, timeout=settings.deadline_s):
+        with file_lock(lock_path, timeout=settings.deadline_s):
             yield
     except filelock.Timeout:
         raise DownloadError(

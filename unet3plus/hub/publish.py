@@ -15,16 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Tuple, Union
+from urllib.parse import urlsplit
 
 from .._atomic import atomic_path
 from ..errors import InputError
 from .builder import build_from_checkpoint
+from .card import SHA256_HEX, parse_card
 from .download import sha256_of
 from .model_config import ModelConfig, save_network
 from .registry import PROJECT_URL
+from .transfer import redact_url
 
 PathLike = Union[str, "os.PathLike[str]"]
-RUN_CHECKPOINTS = ("best.ckpt", "last.ckpt")  # a run folder publishes its best network
+BEST, LAST = "best.ckpt", "last.ckpt"  # a run folder publishes its best network; its last only when asked
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CARD_BREAKS = ("---", "\n", "\r")  # the card reader splits its header at '---' and reads one field per line
 
 
 @dataclass(frozen=True)
@@ -33,16 +38,19 @@ class Published:
     card: Path
     sha256: str
     asset_link: str
+    source: Optional[Path] = None  # the checkpoint that was published
 
 
 def publish(source: PathLike, out_dir: PathLike, base_url: str, name: Optional[str] = None, *,
             train_dataset: str = "custom", license: str = "Apache-2.0", author: str = "unet3plus user",
-            overwrite: bool = False) -> Published:
+            overwrite: bool = False, last: bool = False) -> Published:
     """Write ``NAME.ckpt`` and its hub card ``NAME.md`` into ``out_dir`` from a run folder (its
-    ``best.ckpt``) or a checkpoint file; the card points at ``base_url/NAME.ckpt``."""
-    checkpoint, name, targets = publish_targets(source, out_dir, name)
-    if not re.match(r"^https?://", base_url):
-        raise InputError(f"--url {base_url!r} must be the http(s) folder the files will be uploaded to")
+    ``best.ckpt``, or its ``last.ckpt`` with ``last``) or a checkpoint file; the card points at
+    ``base_url/NAME.ckpt``. Everything the card's header holds is checked first, so the card always loads."""
+    checkpoint, name, targets = publish_targets(source, out_dir, name, last=last)
+    check_base_url(base_url)
+    for option, value in (("--train-dataset", train_dataset), ("--license", license), ("--author", author)):
+        _check_card_value(option, value)
     if any(path.resolve() == checkpoint.resolve() for path in targets):
         raise InputError(f"{checkpoint} is the checkpoint to publish and would be replaced; choose another --out or "
                          "--name (overwrite never replaces the source)")
@@ -53,37 +61,85 @@ def publish(source: PathLike, out_dir: PathLike, base_url: str, name: Optional[s
     config = net.model_config.replace(provenance=dict(
         net.model_config.provenance, source_checkpoint_sha256=sha256_of(checkpoint),
         published_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    link = f"{base_url.rstrip('/')}/{targets[0].name}"
+    _check_card_reads_back(render_card(name, config, link, "0" * 64, train_dataset=train_dataset, license=license,
+                                       author=author), link)
     save_network(net, targets[0], config)
     digest = sha256_of(targets[0])
-    link = f"{base_url.rstrip('/')}/{targets[0].name}"
     text = render_card(name, config, link, digest, train_dataset=train_dataset, license=license, author=author)
     with atomic_path(targets[1]) as temporary:
         temporary.write_text(text, encoding="utf-8")
-    return Published(targets[0], targets[1], digest, link)
+    return Published(targets[0], targets[1], digest, link, checkpoint)
 
 
-def publish_targets(source: PathLike, out_dir: PathLike,
-                    name: Optional[str] = None) -> Tuple[Path, str, Tuple[Path, Path]]:
+def publish_targets(source: PathLike, out_dir: PathLike, name: Optional[str] = None, *,
+                    last: bool = False) -> Tuple[Path, str, Tuple[Path, Path]]:
     """``(source checkpoint, model name, (NAME.ckpt, NAME.md))``, known before anything is read or written, so
     callers can check the outputs against the source first."""
-    checkpoint = run_checkpoint(Path(source))
+    checkpoint = run_checkpoint(Path(source), last=last)
     name = name or f"unet3plus_{(Path(source) if Path(source).is_dir() else checkpoint).stem}"
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise InputError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (it names the files)")
+    if not NAME_PATTERN.fullmatch(name):
+        raise InputError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (it names the files); "
+                         "choose another --name")
+    _check_card_value("model name", name)
     out = Path(out_dir)
     return checkpoint, name, (out / f"{name}.ckpt", out / f"{name}.md")
 
 
-def run_checkpoint(source: Path) -> Path:
+def run_checkpoint(source: Path, *, last: bool = False) -> Path:
+    """The checkpoint a source publishes: a file itself, a run folder's ``best.ckpt`` (never silently its
+    ``last.ckpt``, the final epoch's network: only with ``last``)."""
     if source.is_file():
+        if last:
+            raise InputError(f"--last picks a run folder's {LAST}, but {source} is a checkpoint file; pass the run "
+                             "folder, or drop --last")
         return source
     if source.is_dir():
-        for name in RUN_CHECKPOINTS:
-            if (source / name).is_file():
-                return source / name
-        raise InputError(f"{source} holds no {' or '.join(RUN_CHECKPOINTS)}; pass a training run's --out folder "
-                         "or a checkpoint file")
+        wanted = source / (LAST if last else BEST)
+        if wanted.is_file():
+            return wanted
+        if not last and (source / LAST).is_file():
+            raise InputError(f"{source} holds no {BEST} (no validation picked a best network), only {LAST}, the final "
+                             "epoch's; pass --last to publish it, or a checkpoint file")
+        raise InputError(f"{source} holds no {wanted.name}; pass a training run's --out folder or a checkpoint file")
     raise InputError(f"{source} does not exist; pass a training run's --out folder or a checkpoint file")
+
+
+def check_base_url(base_url: str) -> None:
+    """The folder URL goes into the public card and the console: an http(s) URL with a host, and nothing
+    secret (user info, a query string such as a signature or token, a fragment). Messages never echo it whole."""
+    try:
+        parts = urlsplit(base_url)
+        has_host = bool(parts.hostname)
+    except ValueError:
+        raise InputError("--url is not a valid URL; give the http(s) folder the files will be uploaded to") from None
+    if "@" in parts.netloc:
+        raise InputError(f"--url {redact_url(base_url)} carries user info (user:password@), which the card would "
+                         "publish; give the public folder URL and upload with your credentials separately")
+    if parts.query or parts.fragment:
+        raise InputError(f"--url {redact_url(base_url)} has a query string or fragment (a signature or token would be "
+                         "published, and the file URL cannot be built from it); give the plain public folder URL")
+    if parts.scheme.lower() not in ("http", "https") or not has_host:
+        raise InputError(f"--url {base_url!r} must be the http(s) folder the files will be uploaded to")
+    if any(character.isspace() or character in "<>" for character in base_url):
+        raise InputError(f"--url {base_url!r} holds spaces or '<' '>', which a hub card's asset-link cannot; "
+                         "percent-encode them")
+    _check_card_value("--url", base_url)
+
+
+def _check_card_value(option: str, value: str) -> None:
+    if any(text in value for text in CARD_BREAKS):
+        raise InputError(f"{option} {value!r} holds '---' or a line break, which would break the hub card's header "
+                         "(readers would refuse it: no asset-sha256); choose another value")
+
+
+def _check_card_reads_back(text: str, link: str) -> None:
+    """What the card reader will find in this card: its own asset link and a well-formed hash."""
+    card = parse_card(text, "the card to write")
+    if card.asset_link != link or not SHA256_HEX.match(card.asset_sha256):
+        raise InputError("the options given would write a hub card that readers refuse (its header would not hold "
+                         "this asset-link and asset-sha256); remove '---', '<', '>' and line breaks from --name, "
+                         "--url, --author, --license and --train-dataset")
 
 
 def hub_kwargs(config: ModelConfig) -> str:

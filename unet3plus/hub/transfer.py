@@ -4,6 +4,8 @@ Bounds, so that no server can keep a download (or the processes waiting on its l
 
 * an overall deadline (``UNET3PLUS_DOWNLOAD_DEADLINE``), checked after every read, with each socket wait
   capped by the time left; retries and their backoff (capped at ``MAX_BACKOFF_S``) count against it;
+* ``UNET3PLUS_DOWNLOAD_RETRIES`` bounds the failed attempts in a row that did not advance the file: a
+  connection that drops after every 64 KiB or more keeps resuming (at the first backoff) until done;
 * a size cap: the registry's expected size, else ``MAX_UNKNOWN_SIZE_BYTES``; more bytes are an error;
 * every byte read is kept: reads return what has arrived (``read1``), so a resume starts exactly where the
   last connection stopped, and a 206 for a range other than the one asked for is never spliced in.
@@ -42,6 +44,7 @@ CONNECT_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 10
 MAX_RETRIES = 100
 MAX_BACKOFF_S = 30.0  # one wait between attempts never exceeds this
+PROGRESS_BYTES = 1 << 16  # what a resumed attempt must add to count as progress, not a failure
 MAX_UNKNOWN_SIZE_BYTES = 1 << 30  # the cap when the expected size is unknown (1 GiB)
 LOCAL_CHECKPOINT_HINT = "pass a local checkpoint (--checkpoint PATH on the command line, checkpoint= in Python)"
 
@@ -58,8 +61,8 @@ class ChecksumError(DownloadError):
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """How hard to try: attempts, first backoff (doubles, capped at ``MAX_BACKOFF_S``), read timeout,
-    and the overall deadline of one download (all in seconds)."""
+    """How hard to try: attempts in a row without progress, first backoff (doubles while attempts make no
+    progress, capped at ``MAX_BACKOFF_S``), read timeout, and the overall deadline of one download (seconds)."""
 
     retries: int = 5
     backoff_s: float = 1.0
@@ -221,8 +224,11 @@ class Transfer:
         import requests
         import urllib3
 
-        attempts = max(1, self.settings.retries)
-        for attempt in range(1, attempts + 1):
+        budget = max(1, self.settings.retries)
+        attempts = stalled = 0  # all attempts; failed attempts in a row that did not advance the file
+        while True:
+            attempts += 1
+            before = self.received
             try:
                 self._attempt(out)
                 return
@@ -233,13 +239,18 @@ class Transfer:
                     f"trusted mirror ({MIRROR_VARIABLE}), or pass a local checkpoint") from error
             except (_RetryableError, requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as error:
-                if attempt == attempts:
+                # A resumed connection that advanced the file before it dropped is progress, not a failure: it
+                # resets both the budget (RETRIES counts attempts in a row without progress) and the backoff.
+                # Fresh starts and dribbles count, so a server that ignores Range or stalls stays bounded.
+                stalled = 0 if before > 0 and self.received - before >= PROGRESS_BYTES else stalled + 1
+                if stalled == budget:
+                    in_a_row = f", the last {stalled} without progress" if attempts > stalled else ""
                     raise DownloadError(
-                        f"could not download {self.shown_url} after {attempts} attempt(s): "
+                        f"could not download {self.shown_url} after {attempts} attempt(s){in_a_row}: "
                         f"{redact_text(str(error), self.url)}. Check the network or proxy, set {MIRROR_VARIABLE} "
                         f"to a reachable mirror, or set {OFFLINE_VARIABLE}=1 and pass a local checkpoint"
                     ) from error
-                backoff = min(self.settings.backoff_s * 2.0 ** (attempt - 1), MAX_BACKOFF_S)
+                backoff = min(self.settings.backoff_s * 2.0 ** max(0, stalled - 1), MAX_BACKOFF_S)
                 time.sleep(min(backoff, self._time_left()))
 
     def _attempt(self, out: IO[bytes]) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .._atomic import atomic_path, remove_stale_partials
+from .._atomic import atomic_path, file_lock, remove_stale_lock_files, remove_stale_partials
 from ..errors import UserFacingError
 
 logger = logging.getLogger(__name__)
@@ -106,10 +106,10 @@ def check_entry(model: Path, sidecar: Path, key: Dict[str, Any]) -> Optional[str
 
 @contextlib.contextmanager
 def _entry_lock(model: Path) -> Iterator[None]:
-    """One export per entry across processes; the others wait and then reuse it."""
-    import filelock
-
-    with filelock.FileLock(str(model) + ".lock"):
+    """One export per entry across processes; the others wait and then reuse it. Lock files unused for a
+    day are removed first (removing one right after use is unsafe)."""
+    remove_stale_lock_files(model.parent)
+    with file_lock(str(model) + ".lock"):
         yield
 
 
