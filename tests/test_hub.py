@@ -180,3 +180,20 @@ def test_cli_download_and_info(golden_as_published, tmp_path, capsys, monkeypatc
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
     assert cli_main(["download", "--cache-dir", str(tmp_path / "elsewhere")]) == 3  # the download status
     assert "UNET3PLUS_OFFLINE is set" in capsys.readouterr().err
+
+
+def test_a_name_with_the_published_file_offline_behaves_as_online(golden_as_published, golden_checkpoint, monkeypatch):
+    online = create_network("unet3plus_lits2017", n_classes=3, in_channels=1)  # downloaded: a stated transfer
+    monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
+    offline = create_network("unet3plus_lits2017", checkpoint=golden_checkpoint, n_classes=3, in_channels=1)
+    assert offline.load_report.newly_initialised == online.load_report.newly_initialised
+    assert offline.model_config.input == online.model_config.input
+
+
+def test_a_name_with_another_file_says_it_is_not_that_model(golden_checkpoint, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
+    with caplog.at_level("WARNING"):
+        net = create_network("unet3plus_lits2017", checkpoint=golden_checkpoint)
+    assert "is not the published unet3plus_lits2017 weights" in caplog.text and net.load_report.complete
+    with pytest.raises(ValueError):  # not the published model: no implicit head transfer
+        create_network("unet3plus_lits2017", checkpoint=golden_checkpoint, n_classes=3, in_channels=1)

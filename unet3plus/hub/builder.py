@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 from ..errors import InputError
 from .card import card_checkpoint, is_card, is_url, read_card
 from .download import (ChecksumError, check_local_sha256, download_checkpoint, expected_sha256,
-                       pretrained_checkpoint)
+                       pretrained_checkpoint, sha256_of)
 from .loading import load_entries, read_checkpoint, split_checkpoint
 from .model_config import (ARCHITECTURE_KEYS, CONFIG_ENTRY, Architecture, ModelConfig, check_against_weights,
                            default_class_names, infer_architecture, parse_config_entry)
@@ -28,18 +28,20 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 CheckpointSource = Union[PathLike, Mapping[str, Any]]
+DEFAULT_MODEL = "unet3plus_lits2017"
 POSITIONAL = ("in_channels", "n_classes")  # UNet3Plus's positional parameters
 
 
-def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained: Optional[bool] = None,
+def create_network(name: Optional[PathLike] = None, *args: Any, pretrained: Optional[bool] = None,
                    checkpoint: Optional[CheckpointSource] = None, sha256: Optional[str] = None,
                    transfer: bool = False, ignore_config: bool = False, strict: bool = True,
                    cache_dir: Optional[PathLike] = None, progress: Optional[bool] = None, **kwargs: Any) -> "nn.Cell":
     """Build a UNet3+ and load its weights.
 
     Args:
-        name: case-insensitive registry name: ``"unet3plus_lits2017"`` (published LiTS2017 weights, loaded
-            by default), ``"unet3plus"`` (architecture only) or ``"unet3+"`` (what ``mindspore_hub.load``
+        name: case-insensitive registry name: ``"unet3plus_lits2017"`` (the default: published LiTS2017
+            weights, loaded by default; with a local ``checkpoint`` that is the published file, exactly as
+            online, else a warning that the file is not that model), ``"unet3plus"`` (architecture only) or ``"unet3+"`` (what ``mindspore_hub.load``
             passes; hub loads the weights itself). Or a MindSpore Hub card (``.md`` path or http(s) URL):
             its asset is fetched through the verified cache and built as its config says.
         *args, **kwargs: ``UNet3Plus`` arguments (``in_channels``, ``n_classes``, ``deep_supervision``,
@@ -64,7 +66,7 @@ def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained
                          f"({', '.join(POSITIONAL)}), got {len(args)}; pass the others by keyword")
     requested = dict(zip(POSITIONAL, args), **kwargs)
     fetch = dict(cache_dir=cache_dir, progress=progress)
-    if is_card(name):
+    if name is not None and is_card(name):
         if checkpoint is not None or pretrained:
             raise InputError(f"{name} is a hub card, which names its own weights; drop checkpoint=/pretrained=")
         card = read_card(name)
@@ -75,12 +77,16 @@ def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained
         source = card_checkpoint(card, **fetch)
         return build_from_checkpoint(source, transfer=transfer, ignore_config=ignore_config, strict=strict,
                                      **requested)
-    entry = get_model_entry(str(name))
+    entry = get_model_entry(str(name or DEFAULT_MODEL))
     if checkpoint is not None:
         if pretrained:
             raise InputError("pass either pretrained=True (the published weights) or checkpoint=<path>, not both")
-        return build_from_checkpoint(resolve_checkpoint(checkpoint, sha256, **fetch), transfer=transfer,
-                                     ignore_config=ignore_config, strict=strict, **requested)
+        source = resolve_checkpoint(checkpoint, sha256, **fetch)
+        if entry.pretrained_by_default and _is_published_file(source, entry, named=name is not None):
+            return build_from_checkpoint(source, config=published_model_config(entry.config), transfer=True,
+                                         strict=strict, **requested)  # the published model, as online
+        return build_from_checkpoint(source, transfer=transfer, ignore_config=ignore_config, strict=strict,
+                                     **requested)
     if entry.pretrained_by_default if pretrained is None else pretrained:
         path = pretrained_checkpoint(entry.config, **fetch)
         return build_from_checkpoint(path, config=published_model_config(entry.config), transfer=True,
@@ -92,6 +98,21 @@ def create_network(name: PathLike = "unet3plus_lits2017", *args: Any, pretrained
     net.model_config = ModelConfig(architecture=_architecture_of(net),
                                    class_names=default_class_names(net.n_classes))
     return net
+
+
+def _is_published_file(source: CheckpointSource, entry: Any, *, named: bool) -> bool:
+    """Whether a local checkpoint is the published file of ``entry`` (its registry SHA-256); a named model whose
+    file is not gets a warning saying so, and the file loads as a checkpoint of its own."""
+    if isinstance(source, Mapping):
+        return False
+    actual = sha256_of(source)
+    if actual == entry.config.sha256:
+        return True
+    if named:
+        logger.warning("%s is not the published %s weights (SHA-256 %s..., published %s...); loading it as a "
+                       "checkpoint of its own (its config, or its weights' shapes)", source, entry.name, actual[:12],
+                       entry.config.sha256[:12])
+    return False
 
 
 def resolve_checkpoint(checkpoint: CheckpointSource, sha256: Optional[str] = None, *,
