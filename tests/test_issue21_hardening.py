@@ -177,17 +177,17 @@ def refused(args, capsys, *expected) -> str:
 
 @pytest.mark.parametrize("name", ["a---b", "x---"])
 def test_a_name_the_card_reader_would_split_is_refused(stand_in_run, tmp_path, capsys, name):
-    refused([stand_in_run, "--out", tmp_path / "pub", "--url", "https://example.org/m", "--name", name], capsys,
+    refused([stand_in_run, "--out", tmp_path / "pub", "--url", "https://models.example/m", "--name", name], capsys,
             f"model name '{name}' holds '---'", "no asset-sha256")
     assert not (tmp_path / "pub").exists()
 
 
 @pytest.mark.parametrize("url, problem", [
-    ("https://alice:hunter2@example.org/models", "carries user info"),
-    ("https://example.org/models?sig=hunter2&se=2030", "has a query string"),
-    ("https://example.org/models#hunter2", "has a query string or fragment"),
-    ("https://example.org/my---models", "holds '---'"),
-    ("https://example.org/my models", "holds spaces"),
+    ("https://alice:hunter2@models.example/models", "carries user info"),
+    ("https://models.example/models?sig=hunter2&se=2030", "has a query string"),
+    ("https://models.example/models#hunter2", "has a query string or fragment"),
+    ("https://models.example/my---models", "holds '---'"),
+    ("https://models.example/my models", "holds spaces"),
 ])
 def test_urls_with_credentials_or_that_break_the_card_are_refused_without_echoing_secrets(
         stand_in_run, tmp_path, capsys, url, problem):
@@ -197,7 +197,7 @@ def test_urls_with_credentials_or_that_break_the_card_are_refused_without_echoin
 
 
 def test_header_options_with_line_breaks_are_refused(stand_in_run, tmp_path, capsys):
-    refused([stand_in_run, "--out", tmp_path / "pub", "--url", "https://example.org/m", "--license",
+    refused([stand_in_run, "--out", tmp_path / "pub", "--url", "https://models.example/m", "--license",
              "MIT\nasset-sha256: " + "0" * 64], capsys, "--license", "line break")
 
 
@@ -211,16 +211,16 @@ def test_a_run_without_best_ckpt_publishes_last_only_when_asked(golden_checkpoin
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(golden_checkpoint, run / "last.ckpt")
-    refused([run, "--out", tmp_path / "pub", "--url", "https://example.org/m"], capsys,
+    refused([run, "--out", tmp_path / "pub", "--url", "https://models.example/m"], capsys,
             "holds no best.ckpt", "only last.ckpt", "--last")
-    refused([run / "last.ckpt", "--out", tmp_path / "pub", "--url", "https://example.org/m", "--last"], capsys,
+    refused([run / "last.ckpt", "--out", tmp_path / "pub", "--url", "https://models.example/m", "--last"], capsys,
             "--last picks a run folder's last.ckpt")
     assert not (tmp_path / "pub").exists()
 
-    assert main(["publish", str(run), "--out", str(tmp_path / "pub"), "--url", "https://example.org/m", "--last",
+    assert main(["publish", str(run), "--out", str(tmp_path / "pub"), "--url", "https://models.example/m", "--last",
                  "--name", "tuned.v2-final_1"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"publishing {run / 'last.ckpt'}"
     card = read_card(tmp_path / "pub" / "tuned.v2-final_1.md")
-    assert card.asset_link == "https://example.org/m/tuned.v2-final_1.ckpt"
+    assert card.asset_link == "https://models.example/m/tuned.v2-final_1.ckpt"
     assert card.asset_sha256 == hashlib.sha256((tmp_path / "pub" / "tuned.v2-final_1.ckpt").read_bytes()).hexdigest()

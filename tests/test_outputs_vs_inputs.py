@@ -125,15 +125,15 @@ def checkpoint(tmp_path):
 
 
 def test_publish_never_replaces_its_source_checkpoint(checkpoint, capsys):
-    refused(["publish", checkpoint, "--out", checkpoint.parent, "--name", "best", "--url", "https://example.org/m",
+    refused(["publish", checkpoint, "--out", checkpoint.parent, "--name", "best", "--url", "https://models.example/m",
              "--overwrite"], capsys, checkpoint, "unet3plus publish: error:", "one of the inputs")
     with pytest.raises(InputError, match="would be replaced"):  # the library call itself, too
-        publish(checkpoint, checkpoint.parent, "https://example.org/m", "best", overwrite=True)
+        publish(checkpoint, checkpoint.parent, "https://models.example/m", "best", overwrite=True)
     assert checkpoint.read_bytes() == b"training checkpoint \x00" * 64
 
 
 def test_publish_into_its_run_folder_is_refused(checkpoint, capsys):
-    refused(["publish", checkpoint.parent, "--out", checkpoint.parent, "--url", "https://example.org/m"], capsys,
+    refused(["publish", checkpoint.parent, "--out", checkpoint.parent, "--url", "https://models.example/m"], capsys,
             checkpoint, "is the input folder")
     assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["best.ckpt"]
 
