@@ -82,7 +82,7 @@ def main(argv=None) -> int:
 
     from unet3plus.export.quantize import padded_batches, quantize_network, typical_slices
     from unet3plus.runtime import OnnxRuntimeBackend
-    from unet3plus.transforms.presets import preset_for_model
+    from unet3plus.transforms.presets import model_config_of, resolve_preset
 
     print(f"CPU: {machine_line()}; onnxruntime {onnxruntime.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     with tempfile.TemporaryDirectory() as folder:
@@ -99,7 +99,8 @@ def main(argv=None) -> int:
               f"{time.perf_counter() - began:.0f} s")
         print(report.describe())
         runners = {"fp32": OnnxRuntimeBackend(folder / "fp32.onnx"), "int8": OnnxRuntimeBackend(folder / "int8.onnx")}
-        batch = padded_batches(typical_slices(preset_for_model(net), (args.size, args.size), 1, seed=7), shape)[0]
+        preset = resolve_preset(model_config_of(net))
+        batch = padded_batches(typical_slices(preset, (args.size, args.size), 1, seed=7), shape)[0]
         timed = interleaved_ms(runners, batch, args.rounds, args.warmup)
     ratio = timed["fp32"] / timed["int8"]
     print(f"onnxruntime, batch 1, {args.size}x{args.size}, median of {args.rounds} interleaved calls: "
