@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 
 BackendFactory = Callable[..., "InferenceBackend"]
 GRAPH_MIN_BATCHES = 4  # "auto" compiles from this many batches on (see MindSporeBackend)
+# What the automatic backend weighs (export_pays), measured by benchmarks/bench_export_payoff.py on 2 cores of an
+# AMD EPYC (RESULTS.md, 2026-12-05): seconds as (fixed, per megapixel of one batch, N x H x W).
+EXPORT_SECONDS = (3.7, 10.0)  # the ONNX export and its check against MindSpore, once per network and shape
+BATCH_SECONDS = {"pynative": (0.35, 4.7), "graph": (0.0, 2.9), "onnxruntime": (0.0, 1.8)}  # per batch, folded
+GRAPH_COMPILE_SECONDS = 2.0  # MindSpore's graph, once per shape
 BACKEND_VARIABLE = "UNET3PLUS_BACKEND"  # the CLI's default --backend (else "auto")
 
 
@@ -59,8 +64,7 @@ class MindSporeBackend(InferenceBackend):
         self._use_graph = mode == "graph"
 
     def prepare(self, n_batches: int) -> None:
-        if self.mode == "auto":
-            self._use_graph = n_batches >= GRAPH_MIN_BATCHES
+        self._use_graph = compiles(self.mode, n_batches)
 
     def _graph_forward(self):
         if self._compiled is None:
@@ -81,6 +85,35 @@ class MindSporeBackend(InferenceBackend):
         return output.asnumpy()
 
 
+def compiles(mode: str, n_batches: int) -> bool:
+    """Whether a ``MindSporeBackend`` of ``mode`` runs ``n_batches`` as a compiled graph."""
+    return mode == "graph" or (mode == "auto" and n_batches >= GRAPH_MIN_BATCHES)
+
+
+def export_pays(n_batches: int, batch_shape: Tuple[int, ...], mode: str = "auto") -> Tuple[bool, str]:
+    """Whether exporting to ONNX for ``batch_shape`` (N x C x H x W) repays itself over ``n_batches``, and why.
+
+    The rule of the automatic backend: export when ``EXPORT_SECONDS + n x ONNX Runtime's seconds per batch``
+    is less than what MindSpore takes for the same batches (``mode``: PyNative under ``GRAPH_MIN_BATCHES``
+    batches, else ``GRAPH_COMPILE_SECONDS`` + n x graph seconds per batch). Each term is fixed seconds plus
+    seconds per megapixel of a batch (``BATCH_SECONDS``), measured on 2 CPU cores: one 512 x 512 slice
+    (0.26 megapixels) repays an export from 15 batches, four 128 x 128 slices from 33 batches. Faster or
+    slower CPUs scale both sides alike, so the break-even holds roughly anywhere.
+    """
+    megapixels = batch_shape[0] * batch_shape[2] * batch_shape[3] / 1e6
+
+    def seconds(cost: Tuple[float, float]) -> float:
+        return cost[0] + cost[1] * megapixels
+
+    if compiles(mode, n_batches):
+        mindspore = GRAPH_COMPILE_SECONDS + n_batches * seconds(BATCH_SECONDS["graph"])
+    else:
+        mindspore = n_batches * seconds(BATCH_SECONDS["pynative"])
+    onnx = seconds(EXPORT_SECONDS) + n_batches * seconds(BATCH_SECONDS["onnxruntime"])
+    return onnx < mindspore, (f"{n_batches} batch(es) of {' x '.join(map(str, batch_shape))}: about {mindspore:.1f} s "
+                              f"in MindSpore, {onnx:.1f} s with a new ONNX export")
+
+
 def can_fold(net: Any) -> bool:
     """``optimize_for_inference`` handles a ``UNet3Plus`` without the classification-guided module."""
     from ..networks import UNet3Plus
@@ -90,12 +123,15 @@ def can_fold(net: Any) -> bool:
 
 class CachedOnnxBackend(InferenceBackend):
     """A MindSpore network run by ONNX Runtime, from an export made once per input shape and kept in the
-    cache folder (``unet3plus.export.cache``: keyed by the network's SHA-256, the shape and the versions,
-    checked against MindSpore when made, verified by hash when reused).
+    cache folder (``runtime.onnx_cache``: keyed by the network's SHA-256, the shape and the versions,
+    checked against MindSpore when made, verified by hash when reused), where that pays.
 
     Takes any batch shape (``fixed_shape`` is None): the first batch of each ``C x H x W`` picks the export;
-    smaller batches of that size are zero-padded to it. If exporting fails, it warns and runs the network
-    in MindSpore (``fallback_options``) instead.
+    smaller batches of that size are zero-padded to it. A cached export of that shape is always used; a new
+    one is made only when :func:`export_pays` for the batches :meth:`prepare` announced plus those this
+    backend already ran in MindSpore at that shape (so many small jobs end up exporting too; without
+    ``prepare`` it exports). Otherwise, and if exporting fails (with a warning), the network runs in
+    MindSpore (``fallback_options``). Each choice is logged at INFO with its reason.
     """
 
     def __init__(self, net: Any, *, cache_dir: Any = None, **fallback_options: Any) -> None:
@@ -105,36 +141,60 @@ class CachedOnnxBackend(InferenceBackend):
         self._network: Optional[str] = None
         self._sessions: Dict[Tuple[int, ...], OnnxRuntimeBackend] = {}
         self._fallback: Optional[MindSporeBackend] = None
-        self._n_batches = 0
+        self._export_failed = False
+        self._n_batches: Optional[int] = None  # announced by prepare; None: not told
+        self._declined: Dict[Tuple[int, ...], int] = {}  # shape -> the job (prepare call) that ran it in MindSpore
+        self._mindspore_batches: Dict[Tuple[int, ...], int] = {}  # shape -> batches run in MindSpore so far
+        self._job = 0
 
     def prepare(self, n_batches: int) -> None:
-        self._n_batches = n_batches
+        self._n_batches, self._job = n_batches, self._job + 1
         if self._fallback is not None:
             self._fallback.prepare(n_batches)
+
+    def _mindspore(self) -> MindSporeBackend:
+        if self._fallback is None:
+            self._fallback = MindSporeBackend(self.net, **self.fallback_options)
+            self._fallback.prepare(self._n_batches or 0)
+        return self._fallback
 
     def _session(self, shape: Tuple[int, ...]) -> Optional[OnnxRuntimeBackend]:
         session = self._sessions.get(shape[1:])
         if session is not None and session.fixed_shape[0] >= shape[0]:
             return session
-        from .onnx_cache import cached_onnx, network_sha256
+        if self._export_failed or self._declined.get(shape) == self._job:
+            return None
+        from .onnx_cache import cached_onnx, existing_onnx, network_sha256
 
+        if self._network is None:
+            self._network = network_sha256(self.net)
+        path = existing_onnx(self._network, shape, cache_dir=self.cache_dir)
+        if path is None and self._n_batches is not None:
+            pays, why = export_pays(self._n_batches + self._mindspore_batches.get(shape, 0), shape,
+                                    self.fallback_options.get("mode", "auto"))
+            if not pays:
+                logger.info("running MindSpore, not exporting to ONNX: %s", why)
+                self._declined[shape] = self._job
+                return None
+            logger.info("exporting to ONNX pays: %s", why)
+        elif path is not None:
+            logger.info("running ONNX Runtime on the cached ONNX export for input %s", " x ".join(map(str, shape)))
         try:
-            if self._network is None:
-                self._network = network_sha256(self.net)
-            path = cached_onnx(self.net, shape, cache_dir=self.cache_dir, network=self._network)
+            path = path or cached_onnx(self.net, shape, cache_dir=self.cache_dir, network=self._network)
             session = self._sessions[shape[1:]] = OnnxRuntimeBackend(path)
             return session
         except Exception as error:  # any export failure: the slower backend still gives the right answer
             logger.warning("ONNX export failed (%s); running MindSpore instead (--backend mindspore skips the "
                            "export)", " ".join(str(error).split()) or type(error).__name__)
-            self._fallback = MindSporeBackend(self.net, **self.fallback_options)
-            self._fallback.prepare(self._n_batches)
+            self._export_failed = True
             return None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        session = None if self._fallback is not None else self._session(tuple(batch.shape))
+        shape = tuple(batch.shape)
+        session = self._session(shape)
         if session is None:
-            return self._fallback(batch)
+            self._mindspore_batches[shape] = self._mindspore_batches.get(shape, 0) + 1
+            return self._mindspore()(batch)
         real = batch.shape[0]
         if real < session.fixed_shape[0]:
             batch = np.concatenate([batch, np.zeros((session.fixed_shape[0] - real,) + batch.shape[1:], batch.dtype)])
@@ -152,17 +212,18 @@ def _exportable(model: Any) -> bool:
 
 
 def fastest_backend(model: Any, *, cache_dir: Any = None, **mindspore_options: Any) -> InferenceBackend:
-    """The ``"auto"`` backend: ONNX Runtime when it is installed (on a cached export for a network, on the
-    file for an ``.onnx`` path), else MindSpore with ``mindspore_options`` (``mode="auto"`` compiles a graph
-    whenever that pays). Logs its choice (INFO; the CLI shows it)."""
+    """The ``"auto"`` backend: for an ``.onnx`` path ONNX Runtime on the file; for a network, when onnxruntime
+    is installed, ONNX Runtime on a cached export where one exists or where making it pays (``export_pays``),
+    else MindSpore with ``mindspore_options`` (``mode="auto"`` compiles a graph whenever that pays). Logs its
+    choices (INFO; the CLI shows them)."""
     if str(model).lower().endswith(".onnx"):
         return OnnxRuntimeBackend(model)
     mindspore_options.setdefault("optimize", True)  # a folded copy when MindSpore runs it: same logits, faster
     if onnxruntime_available() and _exportable(model):
         from .onnx_cache import onnx_cache_dir
 
-        logger.info("backend: onnxruntime, on an ONNX export made once per input shape and kept in %s (--backend "
-                    "mindspore runs MindSpore instead)", onnx_cache_dir(cache_dir))
+        logger.info("backend: auto, ONNX Runtime on an ONNX export kept in %s where one exists or the job repays "
+                    "making it, else MindSpore (--backend mindspore never exports)", onnx_cache_dir(cache_dir))
         return CachedOnnxBackend(model, cache_dir=cache_dir, **mindspore_options)
     why = "onnxruntime is not installed" if not onnxruntime_available() else f"a {type(model).__name__} is not exported"
     logger.info("backend: mindspore (%s%s)", why,

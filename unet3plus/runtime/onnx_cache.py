@@ -113,16 +113,28 @@ def _entry_lock(model: Path) -> Iterator[None]:
         yield
 
 
+def existing_onnx(network: str, input_shape: Sequence[int], *, cache_dir=None) -> Optional[Path]:
+    """The sound cached export of the network with SHA-256 ``network`` for ``input_shape``, or None: a
+    few milliseconds (one file hash), so a caller can use one without deciding whether exporting pays."""
+    key = cache_key(network, input_shape)
+    model, sidecar = entry_paths(key, cache_dir)
+    return model if check_entry(model, sidecar, key) is None else None
+
+
 def cached_onnx(net: Any, input_shape: Sequence[int], *, cache_dir=None, network: Optional[str] = None,
-                tolerance: float = TOLERANCE) -> Path:
+                tolerance: float = TOLERANCE, extra_inputs: Sequence[np.ndarray] = ()) -> Path:
     """The verified cached ONNX export of ``net`` for ``input_shape``, exporting it first if needed.
 
     ``network``: ``network_sha256(net)`` when the caller has it already (hashing reads every parameter).
+    ``extra_inputs``: for a network that takes more inputs after the image, example values (their shapes must
+    follow from ``input_shape``; exported and checked with them).
     """
-    key = cache_key(network or network_sha256(net), input_shape)
-    model, sidecar = entry_paths(key, cache_dir)
-    if check_entry(model, sidecar, key) is None:  # the common case: no lock needed to read a sound entry
+    network = network or network_sha256(net)
+    model = existing_onnx(network, input_shape, cache_dir=cache_dir)
+    if model is not None:  # the common case: no lock needed to read a sound entry
         return model
+    key = cache_key(network, input_shape)
+    model, sidecar = entry_paths(key, cache_dir)
     model.parent.mkdir(parents=True, exist_ok=True)
     with _entry_lock(model):
         problem = check_entry(model, sidecar, key)  # another process may have just made it
@@ -131,12 +143,13 @@ def cached_onnx(net: Any, input_shape: Sequence[int], *, cache_dir=None, network
         if problem != "absent":
             logger.warning("cached ONNX model %s not used: %s; exporting it again", model, problem)
         remove_stale_partials(model.parent)
-        _export_entry(net, key, model, sidecar, tolerance)
+        _export_entry(net, key, model, sidecar, tolerance, extra_inputs)
         _remove_superseded(model.parent, key, keep=model)
     return model
 
 
-def _export_entry(net: Any, key: Dict[str, Any], model: Path, sidecar: Path, tolerance: float) -> None:
+def _export_entry(net: Any, key: Dict[str, Any], model: Path, sidecar: Path, tolerance: float,
+                  extra_inputs: Sequence[np.ndarray] = ()) -> None:
     from .exporting import compare_onnx, export_network, verification_batch
 
     shape = tuple(key["input_shape"])
@@ -144,9 +157,9 @@ def _export_entry(net: Any, key: Dict[str, Any], model: Path, sidecar: Path, tol
                 " x ".join(map(str, shape)), model.parent)
     began = time.perf_counter()
     with atomic_path(model) as temporary:
-        export_network(net, temporary, "onnx", shape, overwrite=True)
+        export_network(net, temporary, "onnx", shape, overwrite=True, extra_inputs=extra_inputs)
         exported = time.perf_counter() - began
-        difference, _ = compare_onnx(net, temporary, verification_batch(net, shape))
+        difference, _ = compare_onnx(net, temporary, verification_batch(net, shape), extra_inputs=extra_inputs)
         if not difference <= tolerance:  # also catches NaN
             raise ExportMismatchError(
                 f"the ONNX export differs from MindSpore by up to {difference:.3g} (more than {tolerance:g}); it was "
