@@ -144,4 +144,4 @@ def test_sigterm_prints_interrupted_with_its_own_status(tmp_path):
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 143 and err.strip().endswith("unet3plus download: interrupted"), err
-    assert not [p for p in (tmp_path / "checkpoints").iterdir() if ".partial" in p.name]
+    assert not [p for p in (tmp_path / "blobs").iterdir() if ".partial" in p.name]

@@ -18,7 +18,7 @@ import pytest
 from loopback_server import LoopbackServer
 from unet3plus.hub import (LITS2017, CacheDirError, ChecksumError, DownloadError, OfflineError, PretrainedConfig,
                            TransferSettings, download_checkpoint, pretrained_checkpoint, resolve_cache_dir)
-from unet3plus.hub.download import check_redirect
+from unet3plus.hub.download import check_redirect, checkpoint_path
 
 pytestmark = pytest.mark.usefixtures("clean_download_environment")
 
@@ -33,22 +33,27 @@ def download(server_or_url, cache: Path, sha256: str = PAYLOAD_SHA, **kwargs) ->
     return download_checkpoint(url, sha256, cache_dir=cache, progress=False, settings=FAST, **kwargs)
 
 
+def blob(cache: Path, sha256: str = PAYLOAD_SHA, name: str = NAME) -> Path:
+    """Where the verified file lives in the content-addressed cache (blobs/<sha256>.ckpt)."""
+    return checkpoint_path(sha256, name, cache)
+
+
 def leftovers(cache: Path) -> list:
-    """Files in the cache other than verified checkpoints and lock files."""
-    folder = cache / "checkpoints"
+    """Files in the cache's blobs/ other than verified checkpoints and lock files."""
+    folder = blob(cache).parent
     if not folder.exists():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.name != NAME and not p.name.endswith(".lock"))
+    return sorted(p.name for p in folder.iterdir() if p != blob(cache) and not p.name.endswith(".lock"))
 
 
 def assert_verified(path: Path, cache: Path) -> None:
-    assert path == cache / "checkpoints" / NAME
+    assert path == blob(cache)
     assert path.read_bytes() == PAYLOAD
     assert leftovers(cache) == []
 
 
 def assert_nothing_final(cache: Path) -> None:
-    assert not (cache / "checkpoints" / NAME).exists()
+    assert not blob(cache).exists()
     assert leftovers(cache) == []
 
 
@@ -178,8 +183,8 @@ def test_four_concurrent_processes_end_with_one_verified_file(tmp_path, monkeypa
         results = [queue.get(timeout=60) for _ in workers]
         for worker in workers:
             worker.join(timeout=30)
-        assert results == [("ok", str(tmp_path / "checkpoints" / NAME))] * 4
-        assert_verified(tmp_path / "checkpoints" / NAME, tmp_path)
+        assert results == [("ok", str(blob(tmp_path)))] * 4
+        assert_verified(blob(tmp_path), tmp_path)
         if locked:
             assert server.requests_for("/" + NAME) == [None]  # the lock let one process download
         else:
@@ -188,12 +193,12 @@ def test_four_concurrent_processes_end_with_one_verified_file(tmp_path, monkeypa
 
 def test_corrupt_cached_file_is_moved_aside_and_downloaded_again(server, tmp_path, caplog):
     server.serve("/" + NAME, PAYLOAD)
-    cached = tmp_path / "checkpoints" / NAME
+    cached = blob(tmp_path)
     cached.parent.mkdir(parents=True)
     cached.write_bytes(PAYLOAD[:1000])
     path = download(server, tmp_path)
     assert path.read_bytes() == PAYLOAD
-    aside = tmp_path / "checkpoints" / (NAME + ".corrupt")
+    aside = cached.with_name(cached.name + ".corrupt")
     assert aside.read_bytes() == PAYLOAD[:1000] and leftovers(tmp_path) == [aside.name]
     assert f"moved it to {aside}" in caplog.text
     assert len(server.requests_for("/" + NAME)) == 1
@@ -227,8 +232,8 @@ def test_read_only_cache_folder_is_a_clear_error(server):
     base = Path(tempfile.mkdtemp(prefix="unet3plus-readonly-"))  # outside pytest's 0700 root-only folder
     try:
         cache = base / "cache"
-        (cache / "checkpoints").mkdir(parents=True)
-        for folder in (base, cache, cache / "checkpoints"):
+        (cache / "blobs").mkdir(parents=True)
+        for folder in (base, cache, cache / "blobs"):
             folder.chmod(0o555)  # readable and searchable by everyone, writable by no one but root
         context = multiprocessing.get_context("fork")
         queue = context.Queue()
@@ -238,9 +243,9 @@ def test_read_only_cache_folder_is_a_clear_error(server):
         child.join(timeout=30)
         assert outcome == "error" and "CacheDirError" in message and "not writable" in message, message
         assert "UNET3PLUS_HOME" in message
-        assert list((cache / "checkpoints").iterdir()) == [] and server.requests_for("/" + NAME) == []
+        assert list((cache / "blobs").iterdir()) == [] and server.requests_for("/" + NAME) == []
     finally:
-        for folder in (base, base / "cache", base / "cache" / "checkpoints"):
+        for folder in (base, base / "cache", base / "cache" / "blobs"):
             folder.chmod(0o755)
         shutil.rmtree(base)
 
@@ -259,19 +264,19 @@ def test_offline_without_cache_fails_fast_naming_file_and_place(server, tmp_path
     with pytest.raises(OfflineError) as caught:
         download(server, tmp_path)
     message = str(caught.value)
-    assert str(tmp_path / "checkpoints" / NAME) in message and server.url("/" + NAME) in message
+    assert str(blob(tmp_path)) in message and server.url("/" + NAME) in message
     assert PAYLOAD_SHA in message and "local checkpoint" in message
     assert server.requests_for("/" + NAME) == []
 
 
 def test_offline_with_a_corrupt_cache_moves_it_aside_and_says_where(server, tmp_path, monkeypatch):
-    cached = tmp_path / "checkpoints" / NAME
+    cached = blob(tmp_path)
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"garbage")
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
     with pytest.raises(OfflineError) as caught:
         download(server.url("/" + NAME), tmp_path)
-    aside = cached.with_name(NAME + ".corrupt")
+    aside = cached.with_name(cached.name + ".corrupt")
     assert not cached.exists() and aside.read_bytes() == b"garbage"
     assert f"moved to {aside}" in str(caught.value) and server.requests_for("/" + NAME) == []
 
@@ -295,12 +300,12 @@ def test_mirror_variable_is_checked_against_the_published_hash(server, tmp_path,
     monkeypatch.setenv("UNET3PLUS_CHECKPOINT_URL", server.url("/mirror/copy.ckpt"))
     monkeypatch.setenv("UNET3PLUS_DOWNLOAD_BACKOFF", "0.01")
     path = pretrained_checkpoint(config, cache_dir=tmp_path, progress=False)
-    assert path == tmp_path / "checkpoints" / "published_name.ckpt" and path.read_bytes() == PAYLOAD
+    assert path == blob(tmp_path, name="published_name.ckpt") and path.read_bytes() == PAYLOAD
     assert server.requests_for("/published/" + NAME) == []
     # The real published record: a mirror serving other bytes fails its hash.
     with pytest.raises(ChecksumError, match=LITS2017.sha256):
         pretrained_checkpoint(LITS2017, cache_dir=tmp_path, progress=False)
-    assert not (tmp_path / "checkpoints" / LITS2017.filename).exists()
+    assert not blob(tmp_path, LITS2017.sha256, LITS2017.filename).exists()
 
 
 def test_environment_settings_are_read_and_validated(monkeypatch):

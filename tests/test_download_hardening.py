@@ -36,8 +36,11 @@ def download(url, cache: Path, settings=FAST, **kwargs) -> Path:
     return download_checkpoint(url, PAYLOAD_SHA, cache_dir=cache, progress=False, settings=settings, **kwargs)
 
 
+BLOB = f"{PAYLOAD_SHA}.ckpt"  # the verified file's name in the content-addressed cache
+
+
 def folder_names(cache: Path) -> list:
-    folder = cache / "checkpoints"
+    folder = cache / "blobs"
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) if folder.exists() else []
 
 
@@ -55,7 +58,7 @@ def test_waiting_for_another_processs_lock_is_bounded_with_a_clear_message(serve
     import filelock
 
     url = server.serve("/" + NAME, PAYLOAD)
-    final = tmp_path / "checkpoints" / NAME
+    final = tmp_path / "blobs" / BLOB
     final.parent.mkdir(parents=True)
     with filelock.FileLock(str(final) + ".lock"):  # "another process" that never finishes
         started = time.monotonic()
@@ -124,7 +127,7 @@ def test_a_killed_download_is_resumed_by_the_next_process(tmp_path):
         url = server.serve("/" + NAME, PAYLOAD)
         child = multiprocessing.get_context("fork").Process(target=_download_forever, args=(url, str(tmp_path)))
         child.start()
-        folder = tmp_path / "checkpoints"
+        folder = tmp_path / "blobs"
         deadline = time.monotonic() + 20
         while not any(p.stat().st_size > 300_000 for p in folder.glob(".*.partial*")):
             assert time.monotonic() < deadline and child.is_alive()
@@ -135,32 +138,32 @@ def test_a_killed_download_is_resumed_by_the_next_process(tmp_path):
         kept = stale.stat().st_size
         assert download(url, tmp_path).read_bytes() == PAYLOAD
         assert server.requests_for("/" + NAME)[-1] == f"bytes={kept}-"  # continued, not restarted
-        assert folder_names(tmp_path) == [NAME]
+        assert folder_names(tmp_path) == [BLOB]
 
 
 def test_only_the_largest_stale_temporary_is_kept_and_live_ones_are_left_alone(server, tmp_path):
     url = server.serve("/" + NAME, PAYLOAD)
-    folder = tmp_path / "checkpoints"
+    folder = tmp_path / "blobs"
     folder.mkdir(parents=True)
     for suffix, size in (("a", 10), ("b", 200_000), ("c", 50)):
-        (folder / f".{NAME}.{suffix}.partial.ckpt").write_bytes(PAYLOAD[:size])
-    live = folder / f".{NAME}.live.partial.ckpt"
+        (folder / f".{BLOB}.{suffix}.partial.ckpt").write_bytes(PAYLOAD[:size])
+    live = folder / f".{BLOB}.live.partial.ckpt"
     live.write_bytes(b"written by a running process")
     with open(live, "rb") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         assert download(url, tmp_path).read_bytes() == PAYLOAD
-        assert folder_names(tmp_path) == [live.name, NAME]
+        assert folder_names(tmp_path) == [live.name, BLOB]
     assert server.requests_for("/" + NAME) == ["bytes=200000-"]
 
 
 def test_a_stale_temporary_of_other_bytes_ends_in_one_clean_refetch(server, tmp_path):
     url = server.serve("/" + NAME, PAYLOAD)
-    folder = tmp_path / "checkpoints"
+    folder = tmp_path / "blobs"
     folder.mkdir(parents=True)
-    (folder / f".{NAME}.old.partial.ckpt").write_bytes(b"x" * 5000)  # an older file's beginning
+    (folder / f".{BLOB}.old.partial.ckpt").write_bytes(b"x" * 5000)  # an older file's beginning
     assert download(url, tmp_path).read_bytes() == PAYLOAD
     assert server.requests_for("/" + NAME) == ["bytes=5000-", None]
-    assert folder_names(tmp_path) == [NAME]
+    assert folder_names(tmp_path) == [BLOB]
 
 
 # -- the cache under concurrent writers -----------------------------------------------------------------
@@ -232,13 +235,13 @@ def test_a_name_that_does_not_resolve_fails_at_once_naming_the_flag(tmp_path, mo
     with pytest.raises(DownloadError, match=r"cannot resolve the host 'mirror.invalid'.*--checkpoint PATH"):
         download("https://mirror.invalid/model.ckpt", tmp_path, TransferSettings(retries=5, backoff_s=1))
     assert time.monotonic() - started < 1 and lookups == ["mirror.invalid"]
-    assert not (tmp_path / "checkpoints" / (NAME + ".lock")).exists()
+    assert not (tmp_path / "blobs" / (BLOB + ".lock")).exists()
 
 
 def test_offline_message_says_where_a_bad_file_went(tmp_path, monkeypatch):
-    cached = tmp_path / "checkpoints" / NAME
+    cached = tmp_path / "blobs" / BLOB
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"not the checkpoint")
     monkeypatch.setenv("UNET3PLUS_OFFLINE", "1")
-    with pytest.raises(OfflineError, match=r"was moved to .*model\.ckpt\.corrupt"):
+    with pytest.raises(OfflineError, match=r"was moved to .*blobs/[0-9a-f]{64}\.ckpt\.corrupt"):
         download("http://127.0.0.1:9/" + NAME, tmp_path)

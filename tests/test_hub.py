@@ -22,7 +22,7 @@ from loopback_server import LoopbackServer
 from unet3plus import UNet3Plus, create_network
 from unet3plus.cli import main as cli_main
 from unet3plus.hub import LITS2017, ChecksumError, registry
-from unet3plus.hub.download import sha256_of
+from unet3plus.hub.download import checkpoint_path, sha256_of
 from unet3plus.hub.registry import PROJECT_URL, hub_card_path, list_models
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
@@ -73,7 +73,8 @@ def test_local_checkpoint_path_loads_instead_of_the_published_asset(golden_check
 
 def test_pretrained_downloads_verifies_caches_and_loads(golden_as_published, golden_io, tmp_path):
     net = create_network("UNet3Plus_LiTS2017")  # pretrained by default
-    cached = tmp_path / "cache" / "checkpoints" / LITS2017.filename  # the published name, not the mirror's
+    published_sha256 = registry.get_pretrained_config("unet3plus_lits2017").sha256  # the fixture's stand-in
+    cached = checkpoint_path(published_sha256, LITS2017.filename, tmp_path / "cache")  # by its hash, not the mirror's name
     assert cached.is_file() and net.load_report.source == str(cached)
     assert golden_logits_match(net, golden_io)
     transfer = create_network("unet3plus_lits2017", n_classes=2)  # from the cache: no second request
@@ -87,7 +88,7 @@ def test_pretrained_rejects_a_mirror_that_serves_other_bytes(golden_checkpoint, 
         monkeypatch.setenv("UNET3PLUS_CHECKPOINT_URL", server.serve("/mirror.ckpt", golden_checkpoint.read_bytes()))
         with pytest.raises(ChecksumError, match=LITS2017.sha256):
             create_network("unet3plus_lits2017")
-    assert not (tmp_path / "cache" / "checkpoints" / LITS2017.filename).exists()
+    assert not (checkpoint_path(LITS2017.sha256, LITS2017.filename, tmp_path / "cache")).exists()
 
 
 def load_hub_config(path: Path):
@@ -167,7 +168,8 @@ def test_real_mindspore_hub_local_load(tmp_path, golden_checkpoint, golden_io, m
 
 
 def test_cli_download_and_info(golden_as_published, tmp_path, capsys, monkeypatch):
-    cached = tmp_path / "cache" / "checkpoints" / LITS2017.filename
+    cached = checkpoint_path(registry.get_pretrained_config("unet3plus_lits2017").sha256, LITS2017.filename,
+                             tmp_path / "cache")
     assert cli_main(["info"]) == 0
     assert "absent" in capsys.readouterr().out
     assert cli_main(["download", "--no-progress"]) == 0

@@ -56,7 +56,8 @@ def test_progress_resets_the_backoff_and_the_budget_counts_failures_in_a_row(ser
     url = server.serve("/other.ckpt", PAYLOAD, plan=[cut, cut] + ["500"] * 4)
     with pytest.raises(DownloadError, match=r"after 6 attempt\(s\), the last 4 without progress: server answered "
                                             r"HTTP 500"):
-        download_checkpoint(url, PAYLOAD_SHA, cache_dir=tmp_path, progress=False, settings=settings)
+        # another cache: in this one the same bytes are already there (found by their hash, not fetched again)
+        download_checkpoint(url, PAYLOAD_SHA, cache_dir=tmp_path / "other", progress=False, settings=settings)
 
 
 # -- 2. no leftovers of dead runs ------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def test_lock_files_unused_for_a_day_are_removed_held_and_recent_ones_kept(tmp_p
 
 @pytest.mark.usefixtures("clean_download_environment")
 def test_a_download_removes_day_old_lock_files_of_its_cache_folder(server, tmp_path):
-    folder = tmp_path / "checkpoints"
+    folder = tmp_path / "blobs"
     folder.mkdir()
     leftover = folder / "gone.ckpt.lock"
     leftover.touch()
@@ -150,7 +151,7 @@ def test_a_download_removes_day_old_lock_files_of_its_cache_folder(server, tmp_p
     url = server.serve("/" + NAME, PAYLOAD)
     download_checkpoint(url, PAYLOAD_SHA, cache_dir=tmp_path, progress=False)
     assert not leftover.exists()
-    assert time.time() - (folder / (NAME + ".lock")).stat().st_mtime < 60  # its own lock: kept, marked used
+    assert time.time() - (folder / f"{PAYLOAD_SHA}.ckpt.lock").stat().st_mtime < 60  # its own lock: kept, marked used
 
 
 # -- 3. publish writes only cards that load, with no secrets ----------------------------------------------------

@@ -21,7 +21,7 @@ from unet3plus.cli import main
 from unet3plus.data import DataOptions, SegmentationDataset, synthetic_organs
 from unet3plus.errors import InputError
 from unet3plus.hub import CardError, ChecksumError, ModelConfig, ModelConfigError, save_network
-from unet3plus.hub.download import sha256_of
+from unet3plus.hub.download import checkpoint_path, sha256_of
 from unet3plus.hub.model_config import CONFIG_ENTRY
 from unet3plus.hub.publish import publish
 from unet3plus.training import LAST, TrainConfig, Trainer
@@ -188,7 +188,7 @@ def test_publish_then_load_back_by_card_url_checkpoint_url_and_hub(run, tmp_path
         server.serve("/models/organs_v1.md", card.read_bytes())
         net = create_network(f"{base}/organs_v1.md")  # card URL -> verified cache -> config -> strict load
         assert net.n_classes == 3 and net.load_report.complete
-        assert net.load_report.source == str(tmp_path / "cache" / "checkpoints" / "organs_v1.ckpt")
+        assert net.load_report.source == str(checkpoint_path(sha256_of(checkpoint), "organs_v1.ckpt", tmp_path / "cache"))
         np.testing.assert_array_equal(logits(net, batch), expected)
         png = root / "images" / "patient0_slice0.png"
         assert main(["predict", str(png), "--out", str(tmp_path / "by_card"), "--checkpoint", f"{base}/organs_v1.md",

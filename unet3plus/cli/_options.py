@@ -50,7 +50,7 @@ def load_network(args: argparse.Namespace):
     from ..hub import create_network
     from ..hub.card import is_card
 
-    if args.checkpoint and str(args.checkpoint).lower().endswith(".md") and is_card(args.checkpoint):
+    if args.checkpoint and is_card(args.checkpoint):
         # a hub card: its verified asset (a --sha256 given beside it must be the card's asset hash)
         net = create_network(args.checkpoint, sha256=getattr(args, "sha256", None), cache_dir=args.cache_dir)
     elif args.checkpoint:
@@ -154,7 +154,8 @@ def refuse_outputs_on_inputs(inputs: Iterable[Optional[PathLike]],
     ``inputs``: the files and folders the run reads (URLs are skipped). ``outputs``: ``(option, path)`` of the
     files it writes; each must not be an input, nor an existing file inside an input folder, nor another
     output's path. ``out_folder``: the ``--out`` folder, which must not be an input folder or inside one.
-    Paths are compared with symlinks resolved."""
+    An output that is a folder (the per-class files' ``<name>/``) must not hold an input either. Paths are
+    compared with symlinks resolved."""
     from ..errors import InputError
 
     sources = set(_local(inputs))
@@ -174,8 +175,10 @@ def refuse_outputs_on_inputs(inputs: Iterable[Optional[PathLike]],
         target = _local([path])[0]
         existing = target.is_file()
         holder = next((folder for folder in folders if folder in target.parents), None) if existing else None
-        if target in sources or (existing and _identity(target) in files) or holder:
-            what = f"a file in the input folder {holder}" if holder else "one of the inputs"
+        held = next((source for source in sources if target in source.parents), None)
+        if target in sources or (existing and _identity(target) in files) or holder or held:
+            what = (f"a file in the input folder {holder}" if holder else
+                    f"the input {held} inside it" if held else "one of the inputs")
             raise InputError(f"writing {path} ({option}) would replace {what} of this run; choose another {option} "
                              "(--overwrite never replaces an input)")
         if target in claimed:

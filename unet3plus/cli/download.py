@@ -47,7 +47,7 @@ def run_info(args: argparse.Namespace) -> int:
     from ..hub.registry import hub_card_path
 
     config = get_pretrained_config(args.model)
-    path = checkpoint_path(config.filename, args.cache_dir)
+    path = checkpoint_path(config.sha256, config.filename, args.cache_dir)
     if not path.is_file():
         state = "absent (run: unet3plus download)"
     elif sha256_of(path) == config.sha256:

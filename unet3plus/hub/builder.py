@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from ..errors import InputError
-from .card import card_checkpoint, is_card, is_url, read_card
+from .card import card_checkpoint, is_card, is_url, read_card, shown_location
 from .download import (ChecksumError, check_local_sha256, download_checkpoint, expected_sha256,
                        pretrained_checkpoint, sha256_of)
 from .loading import load_entries, read_checkpoint, split_checkpoint
@@ -66,13 +66,14 @@ def create_network(name: Optional[PathLike] = None, *args: Any, pretrained: Opti
                          f"({', '.join(POSITIONAL)}), got {len(args)}; pass the others by keyword")
     requested = dict(zip(POSITIONAL, args), **kwargs)
     fetch = dict(cache_dir=cache_dir, progress=progress)
-    if name is not None and is_card(name):
+    if name is not None and (is_card(name) or is_url(str(name))):  # a URL in the name's place can only be a card
         if checkpoint is not None or pretrained:
-            raise InputError(f"{name} is a hub card, which names its own weights; drop checkpoint=/pretrained=")
+            raise InputError(f"{shown_location(str(name))} is a hub card, which names its own weights; drop "
+                             "checkpoint=/pretrained=")
         card = read_card(name)
         if sha256 is not None and expected_sha256(sha256) != card.asset_sha256:
             raise ChecksumError(f"the SHA-256 given ({expected_sha256(sha256)}) is not the asset-sha256 of hub card "
-                                f"{card.location} ({card.asset_sha256 or 'none'}); check which model you meant, or "
+                                f"{card.shown} ({card.asset_sha256 or 'none'}); check which model you meant, or "
                                 "drop --sha256 / sha256=")
         source = card_checkpoint(card, **fetch)
         return build_from_checkpoint(source, transfer=transfer, ignore_config=ignore_config, strict=strict,
@@ -124,7 +125,7 @@ def resolve_checkpoint(checkpoint: CheckpointSource, sha256: Optional[str] = Non
     if not is_url(str(checkpoint)):
         return checkpoint if sha256 is None else check_local_sha256(checkpoint, sha256)
     if not sha256:
-        raise InputError(f"refusing the remote checkpoint {checkpoint} without its SHA-256 (nothing unverified is "
+        raise InputError(f"refusing the remote checkpoint {shown_location(str(checkpoint))} without its SHA-256 (nothing unverified is "
                          "loaded); pass sha256=<the publisher's asset-sha256>, or load its hub card instead: "
                          "create_network('<card url>.md')")
     return download_checkpoint(str(checkpoint), sha256, cache_dir=cache_dir, progress=progress)

@@ -1,7 +1,12 @@
-"""Verified checkpoint downloads: nothing reaches its final name, or gets loaded, before its SHA-256 matches.
+"""The one fetch path for remote files: verified checkpoint downloads into the content-addressed cache
+(``download_checkpoint``) and small files read into memory such as hub cards (``fetch_bytes``), both
+through ``transfer.Transfer`` with the same deadline, size cap, redirect policy, retries and redaction.
+Nothing reaches its final name, or gets loaded, before its SHA-256 matches.
 
 * One pass: the body streams into a locked temporary file in the cache folder while it is hashed; the
-  verified file is renamed atomically to its final name (``unet3plus._atomic.install``).
+  verified file is renamed atomically to ``blobs/<sha256><ext>`` (``unet3plus._atomic.install``) and the
+  source gets a pointer to it (``cache.py`` describes the layout). Files are found by the hash asked for,
+  never by name; a file of the old name-keyed layout (``checkpoints/<name>``) with that hash is moved in.
 * Cached files are re-verified before every use. A bad one is moved aside to ``<name>.corrupt`` (never
   deleted), and only while holding the cache lock, so no process removes another's fresh file. That check,
   not an fsync, is what protects against a file torn by a power cut, so the download skips the fsync.
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import re
@@ -36,18 +42,17 @@ from urllib.parse import urlsplit
 
 from .._atomic import LockedFile, claim_stale_partial, create_partial, file_lock, install, remove_stale_lock_files
 from .._progress import progress_bar
+from .cache import CORRUPT_SUFFIX, blob_path, legacy_path, record_use
 from .transfer import (DEADLINE_VARIABLE, MIRROR_VARIABLE, OFFLINE_VARIABLE, ChecksumError, DownloadError, Transfer,
                        TransferSettings, check_redirect, redact_url, resolve)
 
 __all__ = ["CacheDirError", "ChecksumError", "DownloadError", "OfflineError", "TransferSettings", "VerifiedPath",
-           "check_redirect", "checkpoint_path", "download_checkpoint", "is_offline", "pretrained_checkpoint",
-           "redact_url", "resolve_cache_dir", "sha256_of"]
+           "check_redirect", "checkpoint_path", "download_checkpoint", "fetch_bytes", "is_offline",
+           "pretrained_checkpoint", "redact_url", "resolve_cache_dir", "sha256_of", "verified_path"]
 
 logger = logging.getLogger(__name__)
 
 HOME_VARIABLE = "UNET3PLUS_HOME"
-CHECKPOINT_SUBDIR = "checkpoints"
-CORRUPT_SUFFIX = ".corrupt"
 CHUNK_BYTES = 1 << 20  # reading cached files
 _SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -68,7 +73,8 @@ class VerifiedPath(type(Path())):
     sha256: Optional[str] = None  # paths derived from this one (parent, ...) carry no hash
 
 
-def _verified_path(path: Path, sha256: str) -> VerifiedPath:
+def verified_path(path: PathLike, sha256: str) -> VerifiedPath:
+    """``path`` marked with the SHA-256 its bytes had when checked (readers re-check the bytes they read)."""
     verified = VerifiedPath(path)
     verified.sha256 = sha256
     return verified
@@ -88,9 +94,9 @@ def resolve_cache_dir(cache_dir: Optional[PathLike] = None) -> Path:
     return Path(xdg).expanduser() / "unet3plus"
 
 
-def checkpoint_path(filename: str, cache_dir: Optional[PathLike] = None) -> Path:
-    """Where a verified checkpoint called ``filename`` lives in the cache."""
-    return resolve_cache_dir(cache_dir) / CHECKPOINT_SUBDIR / filename
+def checkpoint_path(sha256: str, filename: str, cache_dir: Optional[PathLike] = None) -> Path:
+    """Where the verified file with ``sha256`` (called ``filename`` by its source) lives in the cache."""
+    return blob_path(resolve_cache_dir(cache_dir), sha256, filename)
 
 
 def expected_sha256(sha256: str) -> str:
@@ -126,34 +132,38 @@ def _sha256_of_handle(handle) -> str:
 
 def download_checkpoint(url: str, sha256: str, *, cache_dir: Optional[PathLike] = None,
                         progress: Optional[bool] = None, filename: Optional[str] = None,
-                        settings: Optional[TransferSettings] = None, size: Optional[int] = None) -> VerifiedPath:
+                        settings: Optional[TransferSettings] = None, size: Optional[int] = None,
+                        source: Optional[str] = None) -> VerifiedPath:
     """Return the path of a verified copy of ``url`` in the cache, downloading it if needed.
 
     Args:
         url: http(s) URL of the checkpoint.
-        sha256: expected SHA-256 (hex); the file is used only if its bytes match.
+        sha256: expected SHA-256 (hex); the file is used only if its bytes match. It is also the cache key:
+            a verified file with this hash is used whatever its source (so it works offline).
         cache_dir: cache folder (default: ``UNET3PLUS_HOME`` or ``~/.cache/unet3plus``); files go in
-            ``<cache>/checkpoints/``.
+            ``<cache>/blobs/`` (see ``unet3plus.hub.cache``).
         progress: show a tqdm bar; ``None`` shows one when stderr is a terminal.
-        filename: name in the cache (default: the last part of the URL path).
+        filename: the file's name (default: the last part of the URL path): shown by ``unet3plus cache list``,
+            and its extension is kept.
         settings: retries/backoff/timeout/deadline (default: from the environment, see the module docstring).
         size: expected size in bytes; a server sending more is stopped (default cap: 1 GiB).
+        source: what the cache lists as the file's source (default: the URL, credentials redacted), e.g. a
+            registry name, so that a mirror of the published file is the same entry.
     """
-    expected = str(sha256).strip().lower()
-    if not _SHA256_PATTERN.match(expected):
-        raise DownloadError(f"expected SHA-256 {sha256!r} is not 64 hexadecimal digits; pass the published hash")
-    shown = redact_url(url)
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise DownloadError(f"cannot download {shown!r}: only http(s) URLs are supported; "
-                            f"pass a local file as a checkpoint path instead")
+    expected = expected_sha256(sha256)
+    shown = _check_remote(url, "a checkpoint")
     name = filename or os.path.basename(urlsplit(url).path)
-    if not name or name in (".", ".."):
+    if not name or name in (".", "..") or "/" in name:
         raise DownloadError(f"cannot tell a file name from {shown!r}; pass filename=")
     settings = settings or TransferSettings.from_environment()
-    final = checkpoint_path(name, cache_dir)
+    cache = resolve_cache_dir(cache_dir)
+    final = blob_path(cache, expected, name)
+    label = source or shown
 
-    if _has_hash(final, expected):
-        return _verified_path(final, expected)
+    found = _cached_copy(final, legacy_path(cache, name), expected, settings)
+    if found is not None:
+        record_use(cache, final, expected, name, label)
+        return found
     if is_offline():
         raise _offline_error(final, expected, shown, settings)
     folder = _writable_folder(final.parent)
@@ -163,11 +173,56 @@ def download_checkpoint(url: str, sha256: str, *, cache_dir: Optional[PathLike] 
         with _cache_lock(final, settings):
             verified, _ = _verify_or_set_aside(final, expected)
             if not verified:  # else another process finished while we waited
-                _download_into_place(url, expected, size, final, settings, progress)
+                _download_into_place(url, expected, size, final, settings, progress, name)
     except OSError as error:
         raise CacheDirError(f"cannot write the checkpoint into {folder} ({error}); point {HOME_VARIABLE} "
                             f"or cache_dir= at a writable folder") from error
-    return _verified_path(final, expected)
+    record_use(cache, final, expected, name, label)
+    return verified_path(final, expected)
+
+
+def fetch_bytes(url: str, *, max_bytes: int, what: str, settings: Optional[TransferSettings] = None) -> bytes:
+    """The bytes at ``url`` (a small file such as a hub card), read into memory through the same transfer as a
+    download: its deadline, redirect policy, retries and redaction, and at most ``max_bytes`` (more is one
+    line, refused as soon as the server announces it or sends it). Not cached and not checked: the caller
+    checks what the bytes say (a card's asset-sha256 is what verifies its weights)."""
+    shown = _check_remote(url, what)
+    fallback = f"save the {what} and pass its local path"
+    if is_offline():
+        raise OfflineError(f"{OFFLINE_VARIABLE} is set, so the {what} {shown} cannot be fetched; {fallback}, or "
+                           f"unset {OFFLINE_VARIABLE}")
+    settings = settings or TransferSettings.from_environment()
+    resolve(url)
+    buffer = io.BytesIO()
+    Transfer(url, None, None, settings, max_bytes=max_bytes, what=what, fallback=fallback).run(buffer)
+    return buffer.getvalue()
+
+
+def _check_remote(url: str, what: str) -> str:
+    """The URL as messages show it (``redact_url``); one line unless it is http(s)."""
+    shown = redact_url(url)
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise DownloadError(f"cannot download {shown!r}: only http(s) URLs are supported; "
+                            f"pass {what} as a local file path instead")
+    return shown
+
+
+def _cached_copy(final: Path, legacy: Path, expected: str, settings: TransferSettings) -> Optional[VerifiedPath]:
+    """The verified cached file with hash ``expected``: its blob, else a file of the old name-keyed layout
+    with that hash, moved into the blob's place (used where it is when the cache is read-only)."""
+    if _has_hash(final, expected):
+        return verified_path(final, expected)
+    if not _has_hash(legacy, expected):
+        return None
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with _cache_lock(final, settings):
+            if not _has_hash(final, expected):
+                os.replace(legacy, final)  # same cache folder: an atomic rename of the verified file
+        logger.info("moved the verified %s into the content-addressed cache as %s", legacy, final)
+        return verified_path(final, expected)
+    except OSError:
+        return verified_path(legacy, expected)  # a read-only cache: read both layouts
 
 
 def _has_hash(path: Path, expected: str) -> bool:
@@ -251,7 +306,7 @@ def _writable_folder(folder: Path) -> Path:
 
 
 def _download_into_place(url: str, expected: str, size: Optional[int], final: Path, settings: TransferSettings,
-                         progress: Optional[bool]) -> None:
+                         progress: Optional[bool], name: str) -> None:
     """Continue a dead process's temporary file if there is one (else start a new one), verify, install.
 
     A failed download removes its temporary file; only a killed one leaves it, for the next run to resume.
@@ -260,7 +315,7 @@ def _download_into_place(url: str, expected: str, size: Optional[int], final: Pa
     partial: LockedFile = claim_stale_partial(final) or create_partial(final)
     try:
         with open(partial.path, "r+b") as out:
-            Transfer(url, expected, size, settings, _progress_bar(final.name) if show else None).run(out)
+            Transfer(url, expected, size, settings, _progress_bar(name) if show else None).run(out)
         install(partial.path, final, durable=False)  # re-verified on every use: no fsync needed
     finally:
         partial.discard()  # after install the name is gone already
@@ -286,4 +341,4 @@ def pretrained_checkpoint(config, *, cache_dir: Optional[PathLike] = None, progr
         config = get_pretrained_config(config)
     source = url or os.environ.get(MIRROR_VARIABLE) or config.url
     return download_checkpoint(source, config.sha256, cache_dir=cache_dir, progress=progress,
-                               filename=config.filename, size=config.size or None)
+                               filename=config.filename, size=config.size or None, source=config.name)

@@ -166,13 +166,20 @@ class _RetryableError(Exception):
 
 class Transfer:
     """Fetch ``url`` into ``out`` (which may already hold a stale partial download to resume), hashing
-    every byte written, within the settings' deadline and the size cap."""
+    every byte written, within the settings' deadline and the size cap.
 
-    def __init__(self, url: str, expected_sha256: str, expected_size: Optional[int], settings: TransferSettings,
-                 progress_bar: Optional[Callable[[Optional[int], int], object]] = None) -> None:
+    ``expected_sha256`` None: the bytes are not checked here (a hub card, whose asset hash is what is
+    checked); ``max_bytes`` caps a file of unknown size below ``MAX_UNKNOWN_SIZE_BYTES``; ``what`` and
+    ``fallback`` name the file and the way around a failure in messages."""
+
+    def __init__(self, url: str, expected_sha256: Optional[str], expected_size: Optional[int],
+                 settings: TransferSettings, progress_bar: Optional[Callable[[Optional[int], int], object]] = None,
+                 *, max_bytes: Optional[int] = None, what: str = "checkpoint",
+                 fallback: str = LOCAL_CHECKPOINT_HINT) -> None:
         self.url, self.shown_url = url, redact_url(url)
         self.expected, self.expected_size = expected_sha256, expected_size
-        self.limit = expected_size if expected_size else MAX_UNKNOWN_SIZE_BYTES
+        self.max_bytes, self.what, self.fallback = max_bytes, what, fallback
+        self.limit = expected_size or max_bytes or MAX_UNKNOWN_SIZE_BYTES
         self.settings = settings
         self.deadline = time.monotonic() + settings.deadline_s
         self.progress_bar = progress_bar
@@ -184,6 +191,8 @@ class Transfer:
         """Download (continuing what ``out`` already holds) and verify; raises ``ChecksumError`` on a mismatch."""
         self._continue_partial(out)
         self._fetch(out)
+        if self.expected is None:
+            return
         actual = self.digest.hexdigest()
         if actual != self.expected and self.resumed:  # a resumed file may mix two versions: one clean retry
             self._restart(out)
@@ -217,7 +226,7 @@ class Transfer:
                 f"could not download {self.shown_url} within {self.settings.deadline_s:g} s ({DEADLINE_VARIABLE}); "
                 f"got {self.received} of {self.expected_size or 'an unknown number of'} bytes. The server is too "
                 f"slow: raise {DEADLINE_VARIABLE}, set {MIRROR_VARIABLE} to a faster mirror, or "
-                f"{LOCAL_CHECKPOINT_HINT}")
+                f"{self.fallback}")
         return left
 
     def _fetch(self, out: IO[bytes]) -> None:
@@ -236,7 +245,7 @@ class Transfer:
                 raise DownloadError(
                     f"TLS verification failed for {self.shown_url} ({redact_text(str(error), self.url)}); "
                     f"certificates are always checked: fix the system CA bundle (or REQUESTS_CA_BUNDLE), use a "
-                    f"trusted mirror ({MIRROR_VARIABLE}), or pass a local checkpoint") from error
+                    f"trusted mirror ({MIRROR_VARIABLE}), or {self.fallback}") from error
             except (_RetryableError, requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as error:
                 # A resumed connection that advanced the file before it dropped is progress, not a failure: it
@@ -248,7 +257,7 @@ class Transfer:
                     raise DownloadError(
                         f"could not download {self.shown_url} after {attempts} attempt(s){in_a_row}: "
                         f"{redact_text(str(error), self.url)}. Check the network or proxy, set {MIRROR_VARIABLE} "
-                        f"to a reachable mirror, or set {OFFLINE_VARIABLE}=1 and pass a local checkpoint"
+                        f"to a reachable mirror, or set {OFFLINE_VARIABLE}=1 and {self.fallback}"
                     ) from error
                 backoff = min(self.settings.backoff_s * 2.0 ** max(0, stalled - 1), MAX_BACKOFF_S)
                 time.sleep(min(backoff, self._time_left()))
@@ -268,7 +277,7 @@ class Transfer:
             if response.status_code not in (200, 206):
                 raise DownloadError(
                     f"downloading {self.shown_url} failed: HTTP {response.status_code} {response.reason}. Check "
-                    f"the URL ({MIRROR_VARIABLE} if you set a mirror), or pass a local checkpoint path")
+                    f"the URL ({MIRROR_VARIABLE} if you set a mirror), or {self.fallback}")
             if response.status_code == 206:
                 start = _range_start(response)
                 if start != self.received:  # not the range asked for: never splice it in, fetch it whole
@@ -288,11 +297,14 @@ class Transfer:
                                       f"{expected_end or self.expected_size} bytes")
 
     def _too_large(self, size: int) -> DownloadError:
-        what = (f"the expected {self.expected_size} bytes" if self.expected_size
-                else f"{MAX_UNKNOWN_SIZE_BYTES} bytes, the most accepted without a known size")
-        return DownloadError(f"{self.shown_url} sends {size} bytes or more, more than {what}; stopped. The server "
-                             f"or mirror ({MIRROR_VARIABLE}) serves another file: check the URL, or pass a local "
-                             "checkpoint")
+        if self.expected_size:
+            bound = f"the expected {self.expected_size} bytes"
+        elif self.max_bytes:
+            bound = f"{self.max_bytes} bytes, the most a {self.what} may have"
+        else:
+            bound = f"{MAX_UNKNOWN_SIZE_BYTES} bytes, the most accepted without a known size"
+        return DownloadError(f"{self.shown_url} sends {size} bytes or more, more than {bound}; stopped. The server "
+                             f"or mirror ({MIRROR_VARIABLE}) serves another file: check the URL, or {self.fallback}")
 
     def _stream(self, response, out: IO[bytes], expected_end: Optional[int]) -> None:
         """Write what each read returns as it arrives, while a helper thread hashes the same bytes.
