@@ -72,16 +72,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = _install(signal.SIGTERM, _raise_terminated)
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
     except (UserFacingError, OSError) as error:
         print(f"unet3plus {args.command}: error: {error_message(error)}", file=sys.stderr)
-        return exit_status(error)
+        status = exit_status(error)
     except KeyboardInterrupt as interrupt:
         print(f"unet3plus {args.command}: interrupted", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+        status = EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+    if status:
+        _leave_msrun_job()
+    return status
+
+
+def _leave_msrun_job() -> None:
+    """Under msrun, a worker that ends with an error status says so to the job, which then stops at once
+    (``training.distributed.leave_after_error``); a process that never joined one never imported it."""
+    distributed = sys.modules.get("unet3plus.training.distributed")
+    if distributed is not None:
+        distributed.leave_after_error()
 
 
 def _install(signum: int, handler) -> bool:

@@ -158,7 +158,11 @@ def apply_defaults(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..training import TrainConfig, train
+    from ..training.distributed import Distributed
 
+    # First, as predict does: msrun's scheduler process serves the job here, and every worker has joined it
+    # before any check, so that one worker's error ends the whole job at once (training.distributed).
+    Distributed.setup()
     if bool(args.volumes) == bool(args.images or args.masks):
         raise InputError("give either --images and --masks (2-D files) or --volumes (3-D CT), one of the two")
     if not args.volumes and not (args.images and args.masks):
