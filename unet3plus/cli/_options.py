@@ -79,7 +79,7 @@ def inference_model(args: argparse.Namespace):
     from ..runtime.backends import default_backend_name
 
     args.backend = args.backend or default_backend_name()
-    _show_info("unet3plus.runtime.backends", "unet3plus.runtime.onnx_cache")
+    show_info("unet3plus.runtime.backends", "unet3plus.runtime.onnx_cache")
     if args.backend == "onnxruntime" or (args.backend == "auto" and args.onnx_model):
         if not args.onnx_model:
             raise InputError("--backend onnxruntime needs --onnx-model PATH; make one with "
@@ -105,9 +105,9 @@ class _StderrHandler(logging.Handler):
         print(self.format(record), file=sys.stderr)
 
 
-def _show_info(*names: str) -> None:
-    """INFO and above of these loggers on stderr, once: the CLI's way to say which backend runs and when a
-    one-time export is under way (all other logging stays as it is)."""
+def show_info(*names: str) -> None:
+    """INFO and above of these loggers on stderr, once: the CLI's way to say which backend runs, and to give
+    the start lines of long steps (a one-time export, quantization); all other logging stays as it is."""
     for name in names:
         chosen = logging.getLogger(name)
         if not any(isinstance(handler, _StderrHandler) for handler in chosen.handlers):

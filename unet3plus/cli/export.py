@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ._options import add_weights_options
 
@@ -28,6 +29,7 @@ def register(subparsers) -> None:
                              "Default: synthetic CT-like slices through the model's input preset")
     parser.add_argument("--calibration-slices", type=int, default=16,
                         help="--quantize without --calibration: synthetic slices to calibrate on (default 16)")
+    parser.add_argument("--no-progress", action="store_true", help="--quantize: no calibration progress bar")
     parser.add_argument("--verify", action="store_true",
                         help="ONNX: run the file in ONNX Runtime and print the max difference to MindSpore on an "
                              "input prepared as the model was trained (its input config)")
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from .._atomic import remove_stale_partials
     from ..errors import InputError
     from ..runtime.exporting import compare_onnx, export_network, verification_batch
-    from ._options import load_network, refuse_outputs_on_inputs
+    from ._options import load_network, refuse_outputs_on_inputs, show_info
 
     refuse_outputs_on_inputs([args.checkpoint, *(args.calibration or ())], [("--out", args.out)])
     remove_stale_partials(Path(args.out).parent)  # what killed exports left there
@@ -67,14 +69,18 @@ def run(args: argparse.Namespace) -> int:
     if args.quantize:
         from ..export.quantize import quantize_network
 
+        show_info("unet3plus.export.quantize")  # its steps' start lines: tens of seconds in all at 512 x 512
         report = quantize_network(net, args.out, shape, calibration_files=args.calibration or (),
-                                  n_calibration=args.calibration_slices, overwrite=args.overwrite)
+                                  n_calibration=args.calibration_slices, overwrite=args.overwrite,
+                                  progress=not args.no_progress)
         print(f"wrote {args.out} (onnx int8 QDQ, input {' x '.join(map(str, shape))})")
         print(report.describe())
         return 0
+    print(f"exporting to {args.format.upper()} for input {' x '.join(map(str, shape))} ...", file=sys.stderr)
     path = export_network(net, args.out, args.format, shape, overwrite=args.overwrite)
     print(f"wrote {path} ({args.format}, input {args.batch_size} x {in_channels} x {size[0]} x {size[1]})")
     if args.verify and args.format == "onnx":
+        print("checking it against MindSpore ...", file=sys.stderr)
         difference, _ = compare_onnx(net, path, verification_batch(net, (args.batch_size, in_channels, *size)))
         print(f"ONNX Runtime vs MindSpore logits: max abs difference {difference:.3g}")
     return 0

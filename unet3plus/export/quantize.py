@@ -7,10 +7,15 @@ with). The agreement report compares fp32 and int8 logits and masks on held-out 
 other synthetic seeds, never the calibration slices themselves.
 
 Needs the ``onnx`` package (``pip install -e ".[quantize]"`` in the checkout) besides onnxruntime.
+
+Quantizing takes tens of seconds at 512 x 512, so each step logs a start line (INFO, logger
+``unet3plus.export.quantize``; the CLI shows them) and calibration, its one long loop, can show a progress bar.
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
@@ -19,7 +24,10 @@ import numpy as np
 
 from .._atomic import atomic_path, create_partial, staging_folder
 from .._optional import require
+from .._progress import progress_bar
 from ..errors import InputError
+
+logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 QUANTIZE_EXTRA = "quantize"
@@ -84,9 +92,10 @@ def typical_slices(preset: Any, size: Tuple[int, int], n_slices: int, seed: int 
 
 def quantize_onnx(fp32_path: PathLike, int8_path: PathLike, calibration: Sequence[np.ndarray], *,
                   overwrite: bool = False, per_channel: bool = True,
-                  op_types: Optional[Sequence[str]] = None) -> Path:
+                  op_types: Optional[Sequence[str]] = None, progress: bool = False) -> Path:
     """Write the QDQ int8 version of the fp32 ONNX model ``fp32_path``, calibrated (min/max) on the
-    ``calibration`` batches (each of the model's input shape). Written atomically."""
+    ``calibration`` batches (each of the model's input shape). Written atomically. ``progress``: a bar over
+    the calibration batches (stderr)."""
     quantization = quantization_module()
     int8_path = Path(int8_path)
     if int8_path.suffix.lower() != ".onnx":
@@ -100,23 +109,28 @@ def quantize_onnx(fp32_path: PathLike, int8_path: PathLike, calibration: Sequenc
     input_name = onnxruntime.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
 
     class Reader(quantization.CalibrationDataReader):
-        def __init__(self) -> None:
+        def __init__(self, bar: Any) -> None:
             self._batches: Iterator[np.ndarray] = iter(calibration)
+            self._bar, self._given = bar, 0
 
         def get_next(self):
             batch = next(self._batches, None)
+            if self._given:  # the previous batch has been run through the model by now
+                self._bar.update(1)
+            self._given += 1
             return None if batch is None else {input_name: np.ascontiguousarray(batch, np.float32)}
 
     prepared = create_partial(int8_path)  # only the int8 file is kept
     try:
-        with atomic_path(int8_path) as temporary:
+        with atomic_path(int8_path) as temporary, \
+                progress_bar(len(calibration), "calibrate", enabled=progress, unit="batch") as bar:
             # Shape inference and graph optimisation first (BatchNorm folded into the convolutions), as ONNX
             # Runtime recommends: fewer tensors to quantise, and the scales of what really runs.
             _with_opset(fp32_path, prepared.path)
             quantization.shape_inference.quant_pre_process(str(prepared.path), str(prepared.path),
                                                            skip_symbolic_shape=True)
             quantization.quantize_static(
-                str(prepared.path), str(temporary), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                str(prepared.path), str(temporary), Reader(bar), quant_format=quantization.QuantFormat.QDQ,
                 per_channel=per_channel, activation_type=quantization.QuantType.QUInt8,
                 weight_type=quantization.QuantType.QInt8, calibrate_method=quantization.CalibrationMethod.MinMax,
                 op_types_to_quantize=list(op_types) if op_types else None)
@@ -197,11 +211,11 @@ def calibration_and_held_out(net: Any, shape: Sequence[int], files: Sequence[Pat
 
 def quantize_network(net: Any, int8_path: PathLike, input_shape: Sequence[int], *,
                      calibration_files: Sequence[PathLike] = (), n_calibration: int = 16, n_held_out: int = 8,
-                     preset: Any = None, overwrite: bool = False,
-                     fp32_path: Optional[PathLike] = None) -> QuantizationReport:
+                     preset: Any = None, overwrite: bool = False, fp32_path: Optional[PathLike] = None,
+                     progress: bool = False) -> QuantizationReport:
     """Export ``net`` (its BatchNorm-folded inference form where it has one) for ``input_shape``, write its
     int8 QDQ version to ``int8_path`` and report the agreement on held-out inputs. ``fp32_path``: also keep
-    the fp32 export there (else it is temporary)."""
+    the fp32 export there (else it is temporary). Logs a start line per step; ``progress``: a calibration bar."""
     from ..runtime.backends import can_fold
     from ..runtime.exporting import export_network
 
@@ -209,15 +223,27 @@ def quantize_network(net: Any, int8_path: PathLike, input_shape: Sequence[int], 
     int8_path = Path(int8_path)
     if int8_path.exists() and not overwrite:
         raise InputError(f"{int8_path} already exists; choose another --out or pass --overwrite")
+    began = time.perf_counter()
+    logger.info("int8 step 1 of 4: preparing the calibration and held-out slices (%s) ...",
+                f"from {len(calibration_files)} file(s)" if calibration_files
+                else f"{n_calibration} + {n_held_out} synthetic ones through the model's input preset")
     calibration, held_out = calibration_and_held_out(net, input_shape, calibration_files, n_calibration=n_calibration,
                                                      n_held_out=n_held_out, preset=preset)
+    shape = " x ".join(str(int(d)) for d in input_shape)
     if can_fold(net):  # the form predict runs: BatchNorm folded into the convolutions, fewer tensors to quantise
         from ..networks.fusion import optimize_for_inference
 
         net = optimize_for_inference(net)
     with staging_folder(int8_path.parent, "quantize") as folder:  # and those of killed runs are removed
         fp32 = Path(fp32_path) if fp32_path is not None else folder / "fp32.onnx"
+        logger.info("int8 step 2 of 4: exporting the fp32 network to ONNX for input %s ...", shape)
         export_network(net, fp32, "onnx", input_shape, overwrite=True)
-        quantize_onnx(fp32, int8_path, padded_batches(calibration, input_shape), overwrite=overwrite)
-        return compare_models(fp32, int8_path, padded_batches(held_out, input_shape), real_slices=len(held_out),
-                              calibration_slices=len(calibration))
+        batches = padded_batches(calibration, input_shape)
+        logger.info("int8 step 3 of 4: calibrating on %d slice(s) in %d batch(es) of %s, then quantizing ...",
+                    len(calibration), len(batches), shape)
+        quantize_onnx(fp32, int8_path, batches, overwrite=overwrite, progress=progress)
+        logger.info("int8 step 4 of 4: comparing int8 with fp32 on %d held-out slice(s) ...", len(held_out))
+        report = compare_models(fp32, int8_path, padded_batches(held_out, input_shape), real_slices=len(held_out),
+                                calibration_slices=len(calibration))
+    logger.info("quantized in %.1f s", time.perf_counter() - began)
+    return report

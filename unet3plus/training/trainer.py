@@ -34,6 +34,7 @@ from .history import plot_curves, write_metrics_csv
 from .memory import configure_memory_pool, release_free_heap
 
 METRICS_CSV, CURVES_PNG, CONFIG_JSON = "metrics.csv", "curves.png", "train_config.json"
+COMPILING = "compiling the training step (once per run: about 30 s on 2 CPU cores, before the first step) ..."
 
 
 def split_train_val(data: SegmentationDataset, val_fraction: float, seed: int = 0,
@@ -199,9 +200,12 @@ class Trainer:
         self.net.set_train(True)
         self.train_step.set_train(True)
         losses = []
+        if not self._compiled:  # the first step is silent for tens of seconds otherwise
+            self.log(COMPILING)
         with progress_bar(loader.get_dataset_size(), f"epoch {epoch + 1}/{config.epochs}",
                           enabled=config.progress and self.dist.is_writer) as bar:
             for image, label in loader.create_tuple_iterator(num_epochs=1):
+                started = time.perf_counter()
                 loss = float(self._run_step(image, label).asnumpy())
                 if not math.isfinite(loss):
                     raise self._stopped(f"the training loss became {loss} in epoch {epoch + 1}, step {len(losses) + 1}")
@@ -209,6 +213,8 @@ class Trainer:
                 if not self._compiled:  # compiling the step left freed heap pages behind: hand them back
                     release_free_heap()
                     self._compiled = True
+                    with bar.external_write_mode():
+                        self.log(f"compiled and ran the training step in {time.perf_counter() - started:.1f} s")
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
         return float(self.dist.all_reduce_mean(np.array([np.mean(losses)]))[0])
