@@ -109,6 +109,14 @@ def test_skipped_examples_are_the_documented_ones():
         f"(page, first line, reason); today's rows:\n{table}")
 
 
+def test_readme_starts_with_the_two_set_up_commands_and_ci_runs_the_test_one_verbatim():
+    first = extract_blocks(REPO_ROOT / "README.md")[0]
+    commands = [line for line in first.code.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(commands) == 2 and "unet3plus demo" in commands[0], commands
+    assert commands[1] == 'python3 -m venv .venv && .venv/bin/pip install -q -e ".[test]" && .venv/bin/python -m pytest -q'
+    assert commands[1] in (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
 # ---------------------------------------------------------------------------------------------------- inputs
 
 @pytest.fixture(scope="session")
