@@ -7,31 +7,12 @@ import logging
 import numpy as np
 import pytest
 
-import unet3plus.runtime.exporting as export_module
-from unet3plus import create_network, predict
+from test_onnx_cache import exports, net  # noqa: F401  (fixtures: the ONNX exports that really run; the network)
+from unet3plus import predict
 from unet3plus.runtime import backends as engine
 from unet3plus.runtime.onnx_cache import cached_onnx
 
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(scope="module")
-def net(golden_checkpoint):
-    return create_network(checkpoint=golden_checkpoint)
-
-
-@pytest.fixture
-def exports(monkeypatch, isolated_cache):
-    """The shapes of the ONNX exports that really run, into a cache of the test's own."""
-    calls = []
-    real = export_module.export_network
-
-    def counted(*args, **kwargs):
-        calls.append(tuple(args[3]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(export_module, "export_network", counted)
-    return calls
 
 
 def volume(slices: int, size: int = 32) -> np.ndarray:
@@ -40,7 +21,7 @@ def volume(slices: int, size: int = 32) -> np.ndarray:
 
 @pytest.mark.parametrize("n_batches, shape, pays", [
     (1, (1, 3, 128, 128), False), (1, (1, 3, 512, 512), False),  # one DICOM slice: never worth an export
-    (3, (1, 3, 512, 512), False), (100, (1, 3, 512, 512), True),  # a 100-slice CT at 512 x 512 is
+    (3, (1, 3, 512, 512), False), (100, (1, 3, 512, 512), True),  # a 100-slice CT at 512 x 512 repays it
     (10, (4, 3, 128, 128), False), (200, (4, 3, 128, 128), True)])
 def test_the_rule_weighs_the_export_against_the_batches_it_saves_time_on(n_batches, shape, pays):
     decision, why = engine.export_pays(n_batches, shape)
@@ -56,7 +37,7 @@ def test_the_break_even_grows_as_the_batches_shrink():
     assert not engine.export_pays(break_even((1, 3, 512, 512)) - 1, (1, 3, 512, 512))[0]
 
 
-def test_a_one_slice_job_runs_mindspore_without_exporting_and_gives_its_mask(net, exports, caplog):
+def test_a_one_slice_job_runs_mindspore_without_exporting_and_gives_its_mask(net, exports, isolated_cache, caplog):
     x = volume(3)
     with caplog.at_level(logging.INFO, logger="unet3plus.runtime.backends"):
         automatic = predict(net, x, preset="lits2017", backend="auto", batch_size=4, probabilities=True)
@@ -67,7 +48,7 @@ def test_a_one_slice_job_runs_mindspore_without_exporting_and_gives_its_mask(net
     np.testing.assert_array_equal(automatic.mask, expected.mask)
 
 
-def test_a_many_batch_job_exports(net, exports, caplog):
+def test_a_many_batch_job_exports(net, exports, isolated_cache, caplog):
     backend = engine.create_backend(net, "auto")
     backend.prepare(10_000)  # far past the break-even of 2 x 3 x 32 x 32 batches
     batch = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
@@ -77,7 +58,7 @@ def test_a_many_batch_job_exports(net, exports, caplog):
     np.testing.assert_allclose(logits, engine.MindSporeBackend(net, mode="pynative")(batch), atol=1e-4)
 
 
-def test_an_existing_export_is_used_even_for_one_batch(net, exports, caplog):
+def test_an_existing_export_is_used_even_for_one_batch(net, exports, isolated_cache, caplog):
     cached_onnx(net, (1, 3, 32, 32))
     assert exports == [(1, 3, 32, 32)]
     with caplog.at_level(logging.INFO, logger="unet3plus.runtime.backends"):
@@ -88,7 +69,7 @@ def test_an_existing_export_is_used_even_for_one_batch(net, exports, caplog):
     np.testing.assert_allclose(automatic.probabilities, expected.probabilities, atol=1e-4)
 
 
-def test_small_jobs_on_one_backend_count_together_until_exporting_pays(net, exports, monkeypatch):
+def test_small_jobs_on_one_backend_count_together_until_exporting_pays(net, exports, isolated_cache, monkeypatch):
     """The CLI serves every input with one backend: the batches MindSpore already ran at a shape count, so a
     folder of single slices exports once their total repays it."""
     asked = []
