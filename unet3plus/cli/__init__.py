@@ -27,7 +27,7 @@ from typing import List, Optional
 from ..errors import UserFacingError
 
 # Subcommand modules under unet3plus.cli, in the order --help lists them.
-COMMAND_MODULES: tuple = ("demo", "download", "train", "predict", "evaluate", "export", "publish", "preprocess")
+COMMAND_MODULES: tuple = ("demo", "download", "train", "predict", "evaluate", "export", "publish", "preprocess", "cache")
 
 EXIT_USAGE, EXIT_FILESYSTEM, EXIT_PARTIAL = 2, 4, 6
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM

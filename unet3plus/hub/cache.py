@@ -83,7 +83,8 @@ class CacheEntry:
     pointer: Optional[Path] = None
 
     def state(self, full: bool = False) -> str:
-        """``ok`` or what is wrong; ``full`` hashes the file, else only its size is compared (cheap)."""
+        """``ok ...`` or what is wrong (a problem starts with a word in capitals: MISSING, CORRUPT); ``full``
+        hashes the file, else only its size is compared (cheap)."""
         if not self.path.is_file():
             return "MISSING"
         if self.sha256 is None:
@@ -92,7 +93,7 @@ class CacheEntry:
         if self.expected_size is not None and self.size != self.expected_size:
             return f"CORRUPT (size {self.size}, expected {self.expected_size})"
         if not full:
-            return "ok (size)"
+            return "ok (size)" if self.expected_size is not None else "present (verify hashes it)"
         from .download import sha256_of
 
         return "ok (SHA-256)" if sha256_of(self.path) == self.sha256 else "CORRUPT (SHA-256 differs)"

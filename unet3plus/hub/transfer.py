@@ -14,12 +14,14 @@ Redirect policy: https never becomes http, and a redirect never leads from a pub
 loopback, link-local, private or otherwise non-global one (``check_redirect``); a URL the user gave that
 is itself non-public (a loopback test server, an intranet mirror) may redirect within that network.
 Names that do not resolve fail at once (no retries): that is no network or a wrong URL, not a blip.
-Credentials in URLs (user info, query strings) are redacted from every message (``redact_url``).
+Credentials in URLs (user info, query strings) are redacted from every message (``redact_url``), and from
+urllib3's DEBUG log of each request, which names the path with its query string (``_RedactQueries``).
 """
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import math
 import os
 import queue
@@ -125,6 +127,19 @@ def redact_text(text: str, url: str) -> str:
     if "@" in parts.netloc:
         text = text.replace(parts.netloc.rsplit("@", 1)[0] + "@", "***@")
     return text
+
+
+class _RedactQueries(logging.Filter):
+    """Replace the query string of any URL or path in a log record's arguments with ``<redacted>``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(argument.split("?", 1)[0] + "?<redacted>" if isinstance(argument, str)
+                                and "?" in argument else argument for argument in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueries())
 
 
 def _global(address: str) -> bool:

@@ -10,6 +10,15 @@ An entry is used only when its sidecar parses, holds this key and the file's byt
 says; anything else (truncated or flipped file, missing or stale sidecar) is rebuilt, never loaded. A new
 export is checked against MindSpore on a preset-prepared batch before it is put in place: a larger
 difference than ``tolerance`` (1e-4) is an error and nothing is cached.
+
+What runs is what was verified: the path returned carries the file's SHA-256 (``hub.download.VerifiedPath``),
+and ``OnnxRuntimeBackend`` reads the file once, checks those bytes against it and gives ONNX Runtime the
+bytes, never the path, so a file swapped after the check is an error, not another model.
+
+Size: at most ``UNET3PLUS_ONNX_CACHE_MAX_MB`` megabytes (default 1024; about 7 MB per input shape of the
+published network). After an export is added, the least recently used entries (last use: the sidecar's
+modification time, renewed on every use) are removed until the rest fit; the new one is always kept.
+``unet3plus cache list`` shows the entries and ``unet3plus cache clean --onnx`` removes them.
 """
 from __future__ import annotations
 
@@ -20,18 +29,22 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .._atomic import atomic_path, file_lock, remove_stale_lock_files, remove_stale_partials
 from ..errors import UserFacingError
+from ..hub.cache import to_remove
+from ..hub.download import VerifiedPath, resolve_cache_dir, sha256_of, verified_path
 
 logger = logging.getLogger(__name__)
 
 CACHE_SUBDIR = "onnx"
 FORMAT_VERSION = 1  # bump when the entry layout or the export itself changes
 TOLERANCE = 1e-4  # max |ONNX Runtime - MindSpore| logit difference accepted at export
+MAX_MB_VARIABLE = "UNET3PLUS_ONNX_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 1024.0
 
 
 class ExportMismatchError(UserFacingError, RuntimeError):
@@ -68,8 +81,6 @@ def _digest(key: Dict[str, Any]) -> str:
 
 
 def onnx_cache_dir(cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None) -> Path:
-    from ..hub.download import resolve_cache_dir
-
     return resolve_cache_dir(cache_dir) / CACHE_SUBDIR
 
 
@@ -80,28 +91,32 @@ def entry_paths(key: Dict[str, Any], cache_dir=None) -> Tuple[Path, Path]:
 
 
 def _file_sha256(path: Path) -> str:
-    from ..hub.download import sha256_of
-
     return sha256_of(path)
 
 
 def check_entry(model: Path, sidecar: Path, key: Dict[str, Any]) -> Optional[str]:
     """Why the entry cannot be used (a sentence), or None when it is sound."""
+    return _inspect_entry(model, sidecar, key)[0]
+
+
+def _inspect_entry(model: Path, sidecar: Path, key: Optional[Dict[str, Any]]) -> Tuple[Optional[str], Optional[str]]:
+    """``(why the entry cannot be used or None, the SHA-256 its file has)``; ``key`` None accepts any key."""
     if not model.is_file() and not sidecar.is_file():
-        return "absent"
+        return "absent", None
     try:
         metadata = json.loads(sidecar.read_text())
     except (OSError, ValueError) as error:
-        return f"its metadata {sidecar.name} is missing or unreadable ({type(error).__name__})"
-    if not isinstance(metadata, dict) or metadata.get("key") != key:
-        return f"its metadata {sidecar.name} is stale (made for another network, shape or version)"
+        return f"its metadata {sidecar.name} is missing or unreadable ({type(error).__name__})", None
+    if not isinstance(metadata, dict) or (key is not None and metadata.get("key") != key):
+        return f"its metadata {sidecar.name} is stale (made for another network, shape or version)", None
     try:
         actual = _file_sha256(model)
     except OSError as error:
-        return f"{model.name} cannot be read ({error.strerror or error})"
+        return f"{model.name} cannot be read ({error.strerror or error})", None
     if actual != metadata.get("sha256"):
-        return f"{model.name} is corrupt (SHA-256 {actual[:12]}..., its metadata says {str(metadata.get('sha256'))[:12]}...)"
-    return None
+        return (f"{model.name} is corrupt (SHA-256 {actual[:12]}..., its metadata says "
+                f"{str(metadata.get('sha256'))[:12]}...)"), None
+    return None, actual
 
 
 @contextlib.contextmanager
@@ -113,16 +128,25 @@ def _entry_lock(model: Path) -> Iterator[None]:
         yield
 
 
-def existing_onnx(network: str, input_shape: Sequence[int], *, cache_dir=None) -> Optional[Path]:
-    """The sound cached export of the network with SHA-256 ``network`` for ``input_shape``, or None: a
-    few milliseconds (one file hash), so a caller can use one without deciding whether exporting pays."""
+def existing_onnx(network: str, input_shape: Sequence[int], *, cache_dir=None) -> Optional[VerifiedPath]:
+    """The sound cached export of the network with SHA-256 ``network`` for ``input_shape`` (carrying the
+    SHA-256 its bytes must have when loaded), or None: a few milliseconds (one file hash), so a caller can
+    use one without deciding whether exporting pays. Marks the entry used."""
     key = cache_key(network, input_shape)
     model, sidecar = entry_paths(key, cache_dir)
-    return model if check_entry(model, sidecar, key) is None else None
+    problem, digest = _inspect_entry(model, sidecar, key)
+    return None if problem is not None else _mark_used(model, sidecar, digest)
+
+
+def _mark_used(model: Path, sidecar: Path, digest: str) -> VerifiedPath:
+    """``model`` carrying its verified SHA-256; the sidecar's time is the entry's last use (for eviction)."""
+    with contextlib.suppress(OSError):  # a read-only cache still serves its entries
+        os.utime(sidecar)
+    return verified_path(model, digest)
 
 
 def cached_onnx(net: Any, input_shape: Sequence[int], *, cache_dir=None, network: Optional[str] = None,
-                tolerance: float = TOLERANCE, extra_inputs: Sequence[np.ndarray] = ()) -> Path:
+                tolerance: float = TOLERANCE, extra_inputs: Sequence[np.ndarray] = ()) -> VerifiedPath:
     """The verified cached ONNX export of ``net`` for ``input_shape``, exporting it first if needed.
 
     ``network``: ``network_sha256(net)`` when the caller has it already (hashing reads every parameter).
@@ -137,19 +161,21 @@ def cached_onnx(net: Any, input_shape: Sequence[int], *, cache_dir=None, network
     model, sidecar = entry_paths(key, cache_dir)
     model.parent.mkdir(parents=True, exist_ok=True)
     with _entry_lock(model):
-        problem = check_entry(model, sidecar, key)  # another process may have just made it
+        problem, digest = _inspect_entry(model, sidecar, key)  # another process may have just made it
         if problem is None:
-            return model
+            return _mark_used(model, sidecar, digest)
         if problem != "absent":
             logger.warning("cached ONNX model %s not used: %s; exporting it again", model, problem)
         remove_stale_partials(model.parent)
-        _export_entry(net, key, model, sidecar, tolerance, extra_inputs)
+        digest = _export_entry(net, key, model, sidecar, tolerance, extra_inputs)
         _remove_superseded(model.parent, key, keep=model)
-    return model
+    evict_onnx(cache_dir, keep=model)
+    return verified_path(model, digest)
 
 
 def _export_entry(net: Any, key: Dict[str, Any], model: Path, sidecar: Path, tolerance: float,
-                  extra_inputs: Sequence[np.ndarray] = ()) -> None:
+                  extra_inputs: Sequence[np.ndarray] = ()) -> str:
+    """Export, check against MindSpore and put the entry in place; the model file's SHA-256."""
     from .exporting import compare_onnx, export_network, verification_batch
 
     shape = tuple(key["input_shape"])
@@ -171,6 +197,7 @@ def _export_entry(net: Any, key: Dict[str, Any], model: Path, sidecar: Path, tol
         temporary.write_text(json.dumps(metadata, indent=1, sort_keys=True))
     logger.info("exported in %.1f s, checked in %.1f s more: max |ONNX Runtime - MindSpore| %.2g",
                 exported, time.perf_counter() - began - exported, difference)
+    return digest
 
 
 def _remove_superseded(folder: Path, key: Dict[str, Any], keep: Path) -> None:
@@ -184,3 +211,68 @@ def _remove_superseded(folder: Path, key: Dict[str, Any], keep: Path) -> None:
             if all(old.get(name) == value for name, value in same.items()):
                 other.with_suffix(".onnx").unlink(missing_ok=True)
                 other.unlink()
+
+
+def onnx_cache_max_bytes() -> float:
+    """``UNET3PLUS_ONNX_CACHE_MAX_MB`` (default 1024) in bytes; anything but a number >= 0 is one line."""
+    raw = os.environ.get(MAX_MB_VARIABLE, "").strip()
+    try:
+        megabytes = float(raw) if raw else DEFAULT_MAX_MB
+    except ValueError:
+        megabytes = -1.0
+    if not megabytes >= 0:  # also NaN
+        raise UserFacingError(f"{MAX_MB_VARIABLE}={raw!r} is not a size in megabytes; unset it or give e.g. "
+                              f"{DEFAULT_MAX_MB:g}")
+    return megabytes * 1e6
+
+
+class OnnxEntry:
+    """One cached export (its ``.onnx`` file and sidecar) as ``unet3plus cache`` lists and cleans it."""
+
+    def __init__(self, model: Path) -> None:
+        self.path, self.sidecar = model, model.with_suffix(".json")
+        try:
+            metadata = json.loads(self.sidecar.read_text())
+            key = metadata["key"]
+            self.source = (f"export of network {str(key['network_sha256'])[:12]}... for input "
+                           + " x ".join(map(str, key["input_shape"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            self.source = "(no readable metadata: rebuilt on next use)"
+        self.name = model.name
+        self.size = sum(path.stat().st_size for path in (self.path, self.sidecar) if path.is_file())
+        self.last_used = max(path.stat().st_mtime for path in (self.path, self.sidecar) if path.is_file())
+
+    def state(self, full: bool = False) -> str:
+        """``ok`` or what is wrong; ``full`` hashes the file, else only its presence is checked (cheap)."""
+        if not full:
+            return "ok (present)" if self.path.is_file() and self.sidecar.is_file() else "INCOMPLETE (rebuilt on use)"
+        problem, _ = _inspect_entry(self.path, self.sidecar, None)
+        return "ok (SHA-256)" if problem is None else f"CORRUPT ({problem}; rebuilt on use)"
+
+    def remove(self) -> None:
+        for path in (self.sidecar, self.path):  # the sidecar first: it never vouches for a missing file
+            path.unlink(missing_ok=True)
+
+
+def onnx_entries(cache_dir=None) -> List[OnnxEntry]:
+    """Every cached export (an ``.onnx`` file or a sidecar whose file is gone), most recently used first."""
+    folder = onnx_cache_dir(cache_dir)
+    stems = {path.with_suffix(".onnx") for pattern in ("*.onnx", "*.json") for path in folder.glob(pattern)
+             if not path.name.startswith(".")}
+    entries = []
+    for model in sorted(stems):
+        with contextlib.suppress(OSError, ValueError):  # removed meanwhile by another process
+            entries.append(OnnxEntry(model))
+    return sorted(entries, key=lambda entry: -entry.last_used)
+
+
+def evict_onnx(cache_dir=None, keep: Optional[Path] = None) -> List[OnnxEntry]:
+    """Remove the least recently used exports until the cache fits ``UNET3PLUS_ONNX_CACHE_MAX_MB`` (never
+    ``keep``, the one just added); return what was removed."""
+    removed = to_remove(onnx_entries(cache_dir), max_bytes=onnx_cache_max_bytes(), keep=[keep] if keep else [])
+    for entry in removed:
+        with contextlib.suppress(OSError):
+            entry.remove()
+            logger.info("removed the least recently used ONNX export %s (%.1f MB) to keep the cache under %s MB "
+                        "(%s)", entry.path, entry.size / 1e6, f"{onnx_cache_max_bytes() / 1e6:g}", MAX_MB_VARIABLE)
+    return removed
