@@ -89,7 +89,7 @@ else:  # forward calls only, on the same batches predict builds (prepared outsid
     from unet3plus.runtime.predict import padded_size, slice_source
     from unet3plus.transforms.presets import get_preset
     source = read_input(task["volume"])
-    n, (height, width), prepare = slice_source(source, get_preset("lits2017"))
+    n, (height, width), prepare, _ = slice_source(source, get_preset("lits2017"))
     size = padded_size(height, width, runner.fixed_shape)
     runner.prepare(-(-n // task["batch"]))
     runner.seconds = 0.0

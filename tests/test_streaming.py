@@ -147,7 +147,9 @@ class Cheap(InferenceBackend):  # new logits every batch, as a network returns, 
 register_backend("cheap-rss", Cheap)
 
 def end_to_end(path, out):
-    write_prediction(predict(None, read_input(path), backend="cheap-rss", batch_size=4), out)
+    # The exact strategy's streaming; the default's peak at 300 slices is in benchmarks/bench_volume.py (its fixed
+    # part, a prefetch thread and the body boxes, hides a growth this small at 16-64 slices).
+    write_prediction(predict(None, read_input(path), backend="cheap-rss", batch_size=4, strategy="exact"), out)
 
 def status(key):
     return int(next(line for line in open("/proc/self/status") if line.startswith(key)).split()[1])

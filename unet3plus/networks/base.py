@@ -47,6 +47,16 @@ def decoder_plan(n_levels: int = len(ENCODER_WIDTHS)) -> Tuple[Tuple[int, Tuple[
                  for stage in range(n_levels - 1, 0, -1))
 
 
+def up_branches(n_levels: int = len(ENCODER_WIDTHS)) -> Tuple[Tuple[int, int], ...]:
+    """``(stage, level)`` of every up-sampling branch, in the order ``decode`` meets them (stages 4..1)."""
+    return tuple((stage, level) for stage in range(n_levels - 1, 0, -1) for level in range(stage + 1, n_levels + 1))
+
+
+def up_branch_index(stage: int, level: int, n_levels: int = len(ENCODER_WIDTHS)) -> int:
+    """Where branch ``(stage, level)`` stands in :func:`up_branches` (arithmetic, so GRAPH mode folds it)."""
+    return (n_levels - 1 - stage) * (n_levels - stage) // 2 + level - stage - 1
+
+
 class FeatureInfo(NamedTuple):
     """One feature map of ``encode`` or ``decode`` (as timm's ``feature_info``)."""
 
@@ -106,15 +116,18 @@ class UNet3PlusBase(nn.Cell):
         self._check_encoder_features(encoder_features)
         return self._decode(encoder_features)
 
-    def _decode(self, encoder_features: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+    def _decode(self, encoder_features: Sequence[Tensor], windows: Optional[Sequence[Any]] = None) -> Tuple[Tensor, ...]:
         # at_level[l-1] holds h_l until stage l is decoded, then hd_l: exactly what later stages read.
+        # ``windows`` (crops of a larger image, see fusion.PositionedUNet3Plus): one per up_branches entry.
         at_level = list(encoder_features)
         for stage, branches in self._decoder_plan:
             target_size = (at_level[stage - 1].shape[2], at_level[stage - 1].shape[3])
             outputs = []
             for name, level, resample in branches:
                 x = at_level[level - 1]
-                if resample == "up":
+                if resample == "up" and windows is not None:
+                    x = self._upsample_and_convolve(name, x, target_size, windows[up_branch_index(stage, level)])
+                elif resample == "up":
                     x = self._upsample_and_convolve(name, x, target_size)
                 else:
                     if resample == "pool":

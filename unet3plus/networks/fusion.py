@@ -11,13 +11,13 @@ BatchNorm to train.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 from mindspore import Tensor, nn
 
-from .base import ENCODER_WIDTHS, UNet3PlusBase, decoder_plan
-from .lean_conv import upsample_then_conv3x3
+from .base import ENCODER_WIDTHS, SIZE_MULTIPLE, UNet3PlusBase, decoder_plan, up_branches
+from .lean_conv import stacked_taps, upsample_then_conv3x3, window_matrix
 from .unet3plus import UNet3Plus
 
 
@@ -92,13 +92,69 @@ class InferenceUNet3Plus(UNet3PlusBase):
                              "call optimize_for_inference(net) again afterwards.")
         return super().set_train(False)
 
-    def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int]) -> Tensor:
+    def _upsample_and_convolve(self, name: str, x: Tensor, size: Tuple[int, int], window: Optional[Any] = None) -> Tensor:
         """At ``x``'s low resolution, as ``UNet3Plus`` does, with the folded convolution's bias."""
         conv = getattr(self, name + "_conv")  # folded: a 3x3 nn.Conv2d with a bias
-        return upsample_then_conv3x3(x, conv.weight, size[0] // x.shape[2], conv.bias)
+        return upsample_then_conv3x3(x, conv.weight, size[0] // x.shape[2], conv.bias, window)
 
     def construct(self, x: Tensor) -> Tensor:
         return self.outconv1(self._decode(self.encode(x))[0])
+
+    def forward_window(self, x: Tensor, windows: Sequence[Any]) -> Tensor:
+        """Logits of ``x``, a crop of a larger image, whose up-sampling branches use ``windows`` (one
+        ``(rows_by_tap, columns_by_tap_t)`` per ``up_branches`` entry) instead of ``x``'s own matrices."""
+        return self.outconv1(self._decode(self.encode(x), windows)[0])
+
+
+def window_layout(crop: Tuple[int, int]) -> Tuple[Tuple[int, int, int, Tuple[int, int], Tuple[int, int]], ...]:
+    """Where each up-sampling branch's two matrices lie in the flat vector ``window_vector`` builds for
+    crops of ``crop`` = ``(h, w)``: ``(start, middle, stop, rows shape, columns shape)`` per ``up_branches``."""
+    layout, start = [], 0
+    for stage, level in up_branches():
+        out_h, out_w = crop[0] >> (stage - 1), crop[1] >> (stage - 1)
+        in_h, in_w = crop[0] >> (level - 1), crop[1] >> (level - 1)
+        middle = start + out_h * 3 * in_h
+        stop = middle + 3 * in_w * out_w
+        layout.append((start, middle, stop, (out_h, 3 * in_h), (3 * in_w, out_w)))
+        start = stop
+    return tuple(layout)
+
+
+def window_vector(full: Tuple[int, int], offset: Tuple[int, int], crop: Tuple[int, int]) -> np.ndarray:
+    """The flat float32 vector ``PositionedUNet3Plus`` takes for the crop ``offset .. offset + crop`` of an
+    image of size ``full`` (all multiples of 16): every branch's ``stacked_taps`` of its ``window_matrix``."""
+    if any(value % SIZE_MULTIPLE for value in (*full, *offset, *crop)) or any(
+            o < 0 or o + c > f for f, o, c in zip(full, offset, crop)):
+        raise ValueError(f"crop {crop} at {offset} must lie inside {full}, all multiples of {SIZE_MULTIPLE}")
+    parts = []
+    for stage, level in up_branches():
+        axes = [window_matrix(f >> (level - 1), f >> (stage - 1), o >> (level - 1), c >> (level - 1),
+                              o >> (stage - 1), c >> (stage - 1)) for f, o, c in zip(full, offset, crop)]
+        parts += [taps.ravel() for taps in stacked_taps(*axes)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+class PositionedUNet3Plus(nn.Cell):
+    """A folded network on crops of one shape ``crop`` cut from larger images, with the larger image's
+    up-sampling: ``net(x, window_vector(full, offset, crop))``. Offsets and sizes are multiples of 16, so every
+    pooled level lines up with the full image's; given the crop's context (a margin of 32 px or more around
+    what matters), the logits inside equal the full image's to float rounding, where a plain crop differs.
+    The matrices are an input, so one compiled graph or ONNX export serves every offset of a crop shape."""
+
+    def __init__(self, folded: InferenceUNet3Plus, crop: Tuple[int, int]) -> None:
+        super().__init__()
+        self.net = folded
+        self.model_config = folded.model_config
+        self.in_channels, self.n_classes = folded.in_channels, folded.n_classes
+        self.crop = (int(crop[0]), int(crop[1]))
+        self._layout = window_layout(self.crop)
+        self.set_train(False)
+
+    def construct(self, x: Tensor, windows: Tensor) -> Tensor:
+        taps = ()
+        for start, middle, stop, rows_shape, columns_shape in self._layout:
+            taps = taps + ((windows[start:middle].reshape(rows_shape), windows[middle:stop].reshape(columns_shape)),)
+        return self.net.forward_window(x, taps)
 
 
 def fuse_batchnorm(net: UNet3Plus) -> InferenceUNet3Plus:

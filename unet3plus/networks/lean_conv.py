@@ -125,7 +125,8 @@ class _UpsampleConv3x3Function(nn.Cell):
         return dx.reshape(x.shape), dweight.reshape(weight.shape)
 
 
-def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional[Tensor] = None) -> Tensor:
+def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional[Tensor] = None,
+                          window: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
     """``conv3x3(upsample(x), weight) (+ bias)`` without building the up-sampled image.
 
     ``upsample(x)`` is ``rows @ x @ columns.T``, so each kernel tap ``(di, dj)`` contributes
@@ -138,12 +139,19 @@ def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional
     A ``bias`` rides along as one more input channel of ones whose centre-tap weight is the bias: the
     interpolation matrices' rows sum to one, so it comes out as ``+ bias`` everywhere. (``ops.bias_add``
     would be simpler, but MindSpore 2.10 exports it to ONNX as an ``Add`` with mismatched shapes.)
+
+    ``window``: ``(rows_by_tap, columns_by_tap_t)`` as tensors (``stacked_taps`` of ``window_matrix``) for
+    ``x`` cut from a larger image: the larger image's up-sampling restricted to the cut. They must be graph
+    inputs, not NumPy built here: under ``jit`` those become constants cached per input shape, so every
+    offset of one crop shape would silently get the first offset's matrices.
     """
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
-    rows_by_tap = np.concatenate(moved_interpolation_matrices(height, height * factor), axis=1)  # (H, 3h)
-    columns_by_tap_t = np.concatenate([columns.T for columns in moved_interpolation_matrices(width, width * factor)],
-                                      axis=0)  # (3w, W)
+    if window is None:
+        rows_by_tap, columns_by_tap_t = (Tensor(matrix) for matrix in stacked_taps(
+            interpolation_matrix(height, height * factor), interpolation_matrix(width, width * factor)))
+    else:
+        rows_by_tap, columns_by_tap_t = window
     # Rows of the 1x1 convolution ordered (dj, o, di): its output then reshapes, without copying, into
     # (N, dj, O, di * h + row, w), which is what ``rows_by_tap`` multiplies.
     taps_weight = weight.transpose(3, 0, 2, 1).reshape(KERNEL * out_channels * KERNEL, channels)
@@ -157,17 +165,45 @@ def upsample_then_conv3x3(x: Tensor, weight: Tensor, factor: int, bias: Optional
         x_flat = ops.concat((x_flat, ops.ones((batch, 1, height * width), x.dtype)), 1)
     low = ops.matmul(taps_weight, x_flat)
     low = low.reshape(batch, KERNEL, out_channels, KERNEL * height, width)
-    tall = ops.matmul(Tensor(rows_by_tap), low)  # (N, dj, O, H, w)
-    tall = tall.transpose(0, 2, 3, 1, 4).reshape(batch, out_channels, height * factor, KERNEL * width)
-    return ops.matmul(tall, Tensor(columns_by_tap_t))  # (N, O, H, W)
+    tall = ops.matmul(rows_by_tap, low)  # (N, dj, O, H, w)
+    tall = tall.transpose(0, 2, 3, 1, 4).reshape(batch, out_channels, rows_by_tap.shape[0], KERNEL * width)
+    return ops.matmul(tall, columns_by_tap_t)  # (N, O, H, W)
+
+
+def stacked_taps(rows: np.ndarray, columns: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``(rows_by_tap (H, 3h), columns_by_tap_t (3w, W))``: the row and column interpolation matrices moved
+    by each tap and stacked, as ``upsample_then_conv3x3`` multiplies them."""
+    rows_by_tap = np.concatenate(moved_matrices(rows), axis=1)
+    columns_by_tap_t = np.concatenate([moved.T for moved in moved_matrices(columns)], axis=0)
+    return np.ascontiguousarray(rows_by_tap), np.ascontiguousarray(columns_by_tap_t)
+
+
+def window_matrix(full_in: int, full_out: int, in_offset: int, in_size: int, out_offset: int,
+                  out_size: int) -> np.ndarray:
+    """The ``full_in -> full_out`` interpolation matrix seen from a crop: rows ``out_offset ..`` and columns
+    ``in_offset ..``. The weight an edge row puts on the one coarse pixel beyond the crop moves onto the
+    nearest held one (such rows lie in the crop's margin, whose answer is thrown away); rows still sum to one."""
+    rows = interpolation_matrix(full_in, full_out)[out_offset:out_offset + out_size]
+    window = rows[:, in_offset:in_offset + in_size].copy()
+    window[:, 0] += rows[:, :in_offset].sum(1)
+    window[:, -1] += rows[:, in_offset + in_size:].sum(1)
+    return window
 
 
 @functools.lru_cache(maxsize=None)
 def moved_interpolation_matrices(in_size: int, out_size: int) -> Tuple[np.ndarray, ...]:
-    """The ``(out_size, in_size)`` interpolation matrix moved by each tap offset -1, 0, 1: row ``p`` of the
-    one for offset ``d`` is row ``p + d`` of the original, zero where that is outside (the tap's shift and
-    its zero padding). Cached: PyNative calls would otherwise rebuild them on every step. Read-only."""
-    matrix = interpolation_matrix(in_size, out_size)
+    """``moved_matrices`` of the ``(out_size, in_size)`` interpolation matrix. Cached: PyNative calls would
+    otherwise rebuild them on every step. Read-only."""
+    moved_by_offset = moved_matrices(interpolation_matrix(in_size, out_size))
+    for moved in moved_by_offset:
+        moved.setflags(write=False)
+    return moved_by_offset
+
+
+def moved_matrices(matrix: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """``matrix`` moved by each tap offset -1, 0, 1: row ``p`` of the one for offset ``d`` is row ``p + d``
+    of the original, zero where that is outside (the tap's shift and its zero padding)."""
+    out_size = matrix.shape[0]
     moved_by_offset = []
     for offset in range(-PADDING, PADDING + 1):
         moved = np.zeros_like(matrix)
@@ -175,7 +211,6 @@ def moved_interpolation_matrices(in_size: int, out_size: int) -> Tuple[np.ndarra
             moved[:out_size - offset] = matrix[offset:]
         else:
             moved[-offset:] = matrix[:out_size + offset]
-        moved.setflags(write=False)
         moved_by_offset.append(moved)
     return tuple(moved_by_offset)
 

@@ -22,11 +22,13 @@ DEFAULT_INPUT_SHAPE = (1, 3, 512, 512)  # one LiTS slice
 
 
 def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: str = "onnx",
-                   input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE, *, overwrite: bool = False) -> Path:
+                   input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE, *, overwrite: bool = False,
+                   extra_inputs: Sequence[np.ndarray] = ()) -> Path:
     """Write ``net`` (eval mode) for inputs of ``input_shape`` (N x C x H x W, H and W multiples of 16).
 
     The file appears under its final name only when complete; an existing file is an error unless
-    ``overwrite``.
+    ``overwrite``. ``extra_inputs``: examples of further inputs ``net`` takes after the image (their shapes
+    are fixed, their values are not: they stay graph inputs).
     """
     import mindspore as ms
 
@@ -42,15 +44,15 @@ def export_network(net: Any, path: Union[str, "os.PathLike[str]"], file_format: 
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists; choose another --out or pass --overwrite")
     net.set_train(False)
-    example = ms.Tensor(np.zeros(shape, np.float32))
+    example = (ms.Tensor(np.zeros(shape, np.float32)),) + tuple(ms.Tensor(extra) for extra in extra_inputs)
     # Through a wrapper cell: exporting a network whose compiled plain call (networks/compiled.py) has run
     # fails inside MindSpore 2.10 ("i: 6 out of range" at a BatchNorm); the wrapper's graph is a new one.
     exported = _export_cell(net)
     with atomic_path(path) as temporary:
         if file_format == "onnx":  # ms.export(file_format="ONNX") is deprecated in favour of ms.onnx.export
-            ms.onnx.export(exported, example, file_name=str(temporary))
+            ms.onnx.export(exported, *example, file_name=str(temporary))
         else:
-            ms.export(exported, example, file_name=str(temporary), file_format=file_format.upper())
+            ms.export(exported, *example, file_name=str(temporary), file_format=file_format.upper())
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise RuntimeError(f"MindSpore did not write {temporary}")
     return path
@@ -65,8 +67,8 @@ def _export_cell(net: Any) -> Any:
             super().__init__()
             self.inner = inner
 
-        def construct(self, x):
-            return self.inner(x)
+        def construct(self, x, *extra):
+            return self.inner(x, *extra)
 
     cell = ExportCell(net)
     cell.set_train(False)
@@ -74,9 +76,9 @@ def _export_cell(net: Any) -> Any:
 
 
 def compare_onnx(net: Any, onnx_path: Union[str, "os.PathLike[str]"], batch: Optional[np.ndarray] = None,
-                 seed: int = 0) -> Tuple[float, np.ndarray]:
+                 seed: int = 0, extra_inputs: Sequence[np.ndarray] = ()) -> Tuple[float, np.ndarray]:
     """Max absolute difference between MindSpore's and ONNX Runtime's logits for ``batch`` (default: a
-    random batch of the exported shape), and the ONNX Runtime logits."""
+    random batch of the exported shape) and any ``extra_inputs``, and the ONNX Runtime logits."""
     import mindspore as ms
 
     from .onnx_runtime import OnnxRuntimeBackend
@@ -84,9 +86,11 @@ def compare_onnx(net: Any, onnx_path: Union[str, "os.PathLike[str]"], batch: Opt
     backend = OnnxRuntimeBackend(onnx_path)
     if batch is None:
         batch = np.random.default_rng(seed).random(backend.fixed_shape, dtype=np.float32)
-    onnx_logits = backend(batch)
+    inputs = (np.ascontiguousarray(batch, dtype=np.float32),) + tuple(extra_inputs)
+    names = [model_input.name for model_input in backend.session.get_inputs()]
+    onnx_logits = backend.session.run(None, dict(zip(names, inputs)))[0]
     net.set_train(False)
-    ms_logits = net(ms.Tensor(batch)).asnumpy()
+    ms_logits = net(*(ms.Tensor(value) for value in inputs)).asnumpy()
     return float(np.abs(onnx_logits - ms_logits).max()), onnx_logits
 
 
