@@ -34,7 +34,7 @@ from .history import plot_curves, write_metrics_csv
 from .memory import configure_memory_pool, release_free_heap
 
 METRICS_CSV, CURVES_PNG, CONFIG_JSON = "metrics.csv", "curves.png", "train_config.json"
-COMPILING = "compiling the training step (once per run: about 30 s on 2 CPU cores, before the first step) ..."
+COMPILING = "compiling the training step (once per run, before the first step: 15-30 s on 2 CPU cores) ..."
 
 
 def split_train_val(data: SegmentationDataset, val_fraction: float, seed: int = 0,
