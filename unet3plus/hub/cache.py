@@ -24,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, TypeVar
+from typing import IO, Dict, Iterable, List, Optional, Sequence, TypeVar, Union
 
 from .._atomic import atomic_path, is_partial
 
@@ -33,8 +33,23 @@ REF_SUBDIR = "refs"
 LEGACY_SUBDIR = "checkpoints"
 CORRUPT_SUFFIX = ".corrupt"
 POINTER_FORMAT = 1
+CHUNK_BYTES = 1 << 20  # reading cached files
 _EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,16}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_of(path: Union[str, "os.PathLike[str]"]) -> str:
+    """SHA-256 of a file, read in chunks (never the whole file in memory)."""
+    with open(path, "rb") as handle:
+        return sha256_of_handle(handle)
+
+
+def sha256_of_handle(handle: IO[bytes]) -> str:
+    """SHA-256 of what is left to read from an open file."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def blob_path(cache: Path, sha256: str, name: str) -> Path:
@@ -94,8 +109,6 @@ class CacheEntry:
             return f"CORRUPT (size {self.size}, expected {self.expected_size})"
         if not full:
             return "ok (size)" if self.expected_size is not None else "present (verify hashes it)"
-        from .download import sha256_of
-
         return "ok (SHA-256)" if sha256_of(self.path) == self.sha256 else "CORRUPT (SHA-256 differs)"
 
 

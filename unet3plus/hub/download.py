@@ -29,7 +29,6 @@ download) tune the transfer.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import os
@@ -42,7 +41,8 @@ from urllib.parse import urlsplit
 
 from .._atomic import LockedFile, claim_stale_partial, create_partial, file_lock, install, remove_stale_lock_files
 from .._progress import progress_bar
-from .cache import CORRUPT_SUFFIX, blob_path, legacy_path, record_use
+from .cache import CORRUPT_SUFFIX, blob_path, legacy_path, record_use, sha256_of
+from .cache import sha256_of_handle as _sha256_of_handle  # a module global: tests swap it
 from .transfer import (DEADLINE_VARIABLE, MIRROR_VARIABLE, OFFLINE_VARIABLE, ChecksumError, DownloadError, Transfer,
                        TransferSettings, check_redirect, redact_url, resolve)
 
@@ -53,7 +53,6 @@ __all__ = ["CacheDirError", "ChecksumError", "DownloadError", "OfflineError", "T
 logger = logging.getLogger(__name__)
 
 HOME_VARIABLE = "UNET3PLUS_HOME"
-CHUNK_BYTES = 1 << 20  # reading cached files
 _SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _TRUE = {"1", "true", "yes", "on"}
 PathLike = Union[str, "os.PathLike[str]"]
@@ -115,19 +114,6 @@ def check_local_sha256(path: PathLike, sha256: str) -> Path:
         raise ChecksumError(f"{path} has SHA-256 {actual}, not the expected {expected}; check that it is the file "
                             "you meant, or drop --sha256 / sha256=")
     return Path(path)
-
-
-def sha256_of(path: PathLike) -> str:
-    """SHA-256 of a file, read in chunks (never the whole file in memory)."""
-    with open(path, "rb") as handle:
-        return _sha256_of_handle(handle)
-
-
-def _sha256_of_handle(handle) -> str:
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_checkpoint(url: str, sha256: str, *, cache_dir: Optional[PathLike] = None,
