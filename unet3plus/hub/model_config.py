@@ -64,7 +64,9 @@ class InputConfig:
     fields describe the training pipeline's 2-D image preparation (``unet3plus.data.DataOptions``):
     ``normalize`` (auto/none/minmax/zscore), ``size`` (H, W every image is resized to, bilinear; None
     keeps the input's size), ``channel_order`` of the images as read (Pillow: RGB), ``repeat_grayscale``
-    (grey images repeated to 3 channels) and an HU ``window`` for CT models.
+    (grey images repeated to 3 channels) and an HU ``window`` for CT models. ``spacing_range``: the in-plane
+    pixel spacing (mm, min and max) of the training slices, where known (``transforms.spacing`` warns about
+    inputs far outside it and ``predict(resample=True)`` resamples to it).
     """
 
     preset: Optional[str] = None
@@ -73,14 +75,17 @@ class InputConfig:
     channel_order: str = "RGB"
     repeat_grayscale: bool = True
     window: Optional[Tuple[float, float]] = None
+    spacing_range: Optional[Tuple[float, float]] = None
 
     def describe(self) -> str:
+        spacing = (f", trained on {self.spacing_range[0]:g}-{self.spacing_range[1]:g} mm in-plane spacing"
+                   if self.spacing_range else "")
         if self.preset:
-            return f"preset {self.preset}"
+            return f"preset {self.preset}{spacing}"
         size = f"resized to {self.size[0]} x {self.size[1]}" if self.size else "kept at their own size"
         return (f"2-D images ({self.channel_order}), normalize={self.normalize}, {size}, grey "
                 f"{'repeated to 3 channels' if self.repeat_grayscale else 'kept as 1 channel'}"
-                + (f", HU window {list(self.window)}" if self.window else ""))
+                + (f", HU window {list(self.window)}" if self.window else "") + spacing)
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ class ModelConfig:
         input_config = None
         if raw_input is not None:
             values = _known(InputConfig, raw_input, "input.", unknown, where)
-            for key in ("size", "window"):
+            for key in ("size", "window", "spacing_range"):
                 if values.get(key) is not None:
                     values[key] = tuple(values[key])
             input_config = InputConfig(**values)
@@ -192,6 +197,10 @@ def _window(value: Any) -> bool:
     return _pair(value, _is_number) and value[0] < value[1]
 
 
+def _spacing_range(value: Any) -> bool:
+    return _pair(value, lambda mm: _is_number(mm) and 0 < mm <= 1000) and value[0] <= value[1]
+
+
 LABEL_KEY = re.compile(r"^-?\d{1,12}$")
 
 
@@ -230,6 +239,8 @@ SCHEMA: Dict[str, Rule] = {
     "input.repeat_grayscale": Rule("true or false", _is_bool),
     "input.window": Rule(f"null or [low, high], two numbers within +-{MAX_INTENSITY:g} with low < high",
                          _optional(_window)),
+    "input.spacing_range": Rule("null or [min, max] in-plane spacing in mm, two numbers from 0 to 1000 with "
+                                "min <= max", _optional(_spacing_range)),
     "label_map": Rule("null or an object mapping integer mask values to label values >= 0", _optional(_label_map)),
     "class_names": Rule("a list of names (strings)", _names),
     "provenance": Rule("an object", _is_mapping),

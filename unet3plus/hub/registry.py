@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import FrozenSet, Mapping, Tuple
+from typing import FrozenSet, Mapping, Optional, Tuple
 
 from ..networks.unet3plus import ENCODER_WIDTHS, decoder_branches
 from .model_config import CLASSIFIER, FIRST_CONV, Architecture, InputConfig, ModelConfig
@@ -27,6 +27,7 @@ class PretrainedConfig:
     input_preset: str
     license: str
     card: Mapping[str, str] = field(default_factory=dict)
+    spacing_range: Optional[Tuple[float, float]] = None  # in-plane mm of the training slices (min, max)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ LITS2017 = PretrainedConfig(
     n_classes=1,
     input_preset="lits2017",
     license="Apache-2.0",
+    # LiTS's typical in-plane spacing (its CTs run from about 0.55 to 1.0 mm), stated from the dataset's
+    # description, not measured on the published training split, which was not released
+    spacing_range=(0.55, 1.0),
     card=MappingProxyType({
         "model-name": "UNet3+",
         "backbone-name": "UNet3+",
@@ -102,7 +106,7 @@ def published_model_config(config: PretrainedConfig = LITS2017) -> ModelConfig:
     """The model config of a published checkpoint (which carries none): timm's ``pretrained_cfg``."""
     return ModelConfig(
         architecture=Architecture(in_channels=config.in_channels, n_classes=config.n_classes),
-        input=InputConfig(preset=config.input_preset), class_names=("background", "liver"),
+        input=InputConfig(preset=config.input_preset, spacing_range=config.spacing_range), class_names=("background", "liver"),
         provenance={"published_as": config.name, "weights_sha256": config.sha256, "url": config.url,
                     "evaluation": config.card.get("evaluation"), "train_dataset": config.card.get("train-dataset")})
 

@@ -153,7 +153,8 @@ def default_batch_size(height: int, width: int) -> int:
 def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] = None, threshold: float = 0.5,
             batch_size: Optional[int] = None, keep_largest: bool = False, allow_thin: bool = False, progress: bool = False,
             backend: Optional[str] = None, probabilities: Union[bool, str, "os.PathLike[str]"] = False,
-            probabilities_dtype: Any = np.float32, strategy: str = "default", **backend_options: Any) -> Prediction:
+            probabilities_dtype: Any = np.float32, resample: bool = False, strategy: str = "default",
+            **backend_options: Any) -> Prediction:
     """Segment ``x`` with ``model``.
 
     A volume goes through the network a batch at a time: each batch's slice context is prepared from the
@@ -187,6 +188,8 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
             plus a margin, with the full slice's up-sampling (Dice >= 0.999 against exact). ``"fast"``: a
             coarse pass over every 4th body slice finds the organ's slices, and only those and their
             neighbours run (at most 1% Dice below exact). Skipped parts' probabilities are background.
+        resample: slices whose in-plane spacing lies outside the model's training range are resampled into it
+            before the network and the mask comes back on the input's grid (``transforms.spacing``).
     """
     if batch_size is not None and batch_size < 1:
         raise PresetError(f"batch_size must be at least 1, got {batch_size}")
@@ -195,6 +198,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
     if probabilities not in (False, None, True):
         _npy_path(probabilities)  # a wrong name fails before any work
     source = as_input(x)
+    source, restore = _spacing_hook(source, model, resample, probabilities)
     preset = resolve_preset(model_config_of(model), input_kind(source), preset)
     n_slices, (height, width), prepare, volume = slice_source(source, preset, allow_thin=allow_thin)
     if not isinstance(model, InferenceBackend) and backend_name(model, backend) == "mindspore":
@@ -234,8 +238,18 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         kept = np.load(_npy_path(probabilities), mmap_mode="r")
     if keep_largest:
         mask = keep_largest_component(mask)
-    return Prediction(mask=mask, probabilities=kept, preset=preset.name, source=source, preset_kind=preset.kind,
-                      channels=channels, class_names=class_names)
+    return restore(Prediction(mask=mask, probabilities=kept, preset=preset.name, source=source,
+                              preset_kind=preset.kind, channels=channels, class_names=class_names))
+
+
+def _spacing_hook(source: Volume, model: Any, resample: bool, probabilities: Any) -> Tuple[Volume, Callable]:
+    """The input at the training spacing and the way back (``transforms.spacing``: the one place it is decided)."""
+    from ..transforms.spacing import to_training_spacing
+
+    if resample and probabilities not in (False, None, True):
+        raise PresetError("resample keeps the probabilities in memory to bring them back to the input's grid; pass "
+                          "probabilities=True rather than a .npy path")
+    return to_training_spacing(source, model_config_of(model), resample=resample)
 
 
 def _class_names(model_config: Any) -> Tuple[str, ...]:

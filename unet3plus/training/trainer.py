@@ -325,7 +325,7 @@ class Trainer:
                 "image_size": list(self.train_data.spatial_size), "loss": self.loss_name}
         return ModelConfig(
             architecture=Architecture(options.in_channels, options.n_classes, config.deep_supervision, config.cgm),
-            input=(options.input_config() if hasattr(options, "input_config") else  # volumes: preset / HU window
+            input=(self._volume_input_config() if hasattr(options, "input_config") else  # volumes: preset / HU window
                    InputConfig(normalize=options.normalize, size=tuple(options.size) if options.size else None,
                                repeat_grayscale=options.repeat_grayscale)),
             label_map={int(k): int(v) for k, v in options.label_map.items()} if options.label_map else None,
@@ -333,6 +333,25 @@ class Trainer:
                               or default_class_names(options.n_classes)),
             provenance=provenance(base_weights_sha256=self.base_weights_sha256, epochs=state["epoch"],
                                   best_metric=best, data=data))
+
+    def _volume_input_config(self):
+        """The volume options' input config with the training cases' in-plane spacing range, read once from their
+        label NIfTI headers (on the CT's grid, which the up-front check made sure of) in the training orientation."""
+        import dataclasses
+
+        if not hasattr(self, "_spacing_range"):
+            from .._optional import require
+            from ..io.nifti import nifti_spacing, to_training_orientation
+            from ..transforms.spacing import spacing_range
+
+            nibabel = require("nibabel", "nifti", "Reading NIfTI volumes")
+            headers = (nibabel.load(str(self.train_data.cases[index].case.labels))
+                       for index in self.train_data.case_indices())
+            # a 1-voxel stand-in: only the spacing of the training orientation is wanted, not the voxels
+            self._spacing_range = spacing_range(
+                to_training_orientation(nibabel, np.zeros((1, 1, 1)), image.affine, nifti_spacing(image))[2]
+                for image in headers)
+        return dataclasses.replace(self.options.input_config(), spacing_range=self._spacing_range)
 
     def _write_config(self) -> None:
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()}
