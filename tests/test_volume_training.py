@@ -7,7 +7,9 @@ from unet3plus.cli import main
 from unet3plus.data import VolumeDataset, VolumeOptions
 from unet3plus.training import TrainConfig, Trainer
 
-LIVER_TUMOUR = VolumeOptions(classes=("liver", "tumour"), preset="standard")
+# any-foreground: 5 epochs of 9 steps are too few to compare samplers (seeds 0-2: best tumour Dice 0.28-0.71
+# any-foreground, 0.25-0.82 class-balanced); the class-balanced default is measured in benchmarks/bench_tumour.py
+LIVER_TUMOUR = VolumeOptions(classes=("liver", "tumour"), preset="standard", sampling="any-foreground")
 
 
 def test_from_scratch_held_out_per_case_liver_and_tumour_dice(tmp_path):

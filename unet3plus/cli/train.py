@@ -98,6 +98,11 @@ def add_volume_arguments(parser) -> None:
                          help="share of each epoch's samples drawn from slices with foreground (default 1/3, as nnU-Net)")
     volumes.add_argument("--empty-fraction", type=float,
                          help="share drawn from empty slices (default: none forced; the rest is uniform)")
+    volumes.add_argument("--sampling", choices=("class-balanced", "any-foreground"),
+                         help="how the --foreground-fraction share is drawn: class-balanced (a class first, uniformly "
+                              "among those in the training slices, then a slice holding it; nnU-Net's way, the "
+                              "default with several --classes) or any-foreground (every labelled slice alike; the "
+                              "default with one class, and what multi-class runs did before)")
 
 
 def volume_data(args: argparse.Namespace):
@@ -117,7 +122,8 @@ def volume_data(args: argparse.Namespace):
                             label_map=args.label_map, preset=args.preset,
                             window=tuple(args.window) if args.window else None, slices=args.slices,
                             allow_empty_cases=args.allow_empty_cases,
-                            foreground_fraction=args.foreground_fraction, empty_fraction=args.empty_fraction)
+                            foreground_fraction=args.foreground_fraction, empty_fraction=args.empty_fraction,
+                            sampling=args.sampling)
     train_data = VolumeDataset.from_folder(args.volumes, args.labels, options)
     val_data = VolumeDataset.from_folder(args.val_volumes, args.val_labels, options) if args.val_volumes else None
     return train_data, val_data

@@ -39,7 +39,7 @@ def _check_case(case: VolumeCase, options, problems: List[str]) -> Optional[Case
                         "slice context; leave this case out")
     if len(problems) > found:
         return None
-    bad, values, foreground, fractional = 0, set(), [], set()
+    bad, values, foreground, slice_classes, fractional = 0, set(), [], [], set()
     try:  # in chunks of slices: a 900-slice CT is never held whole (nor its labels as int64)
         for start in range(0, shape[0], CHECK_CHUNK_SLICES):
             bad += int(np.count_nonzero(~np.isfinite(reader.hu(start, start + CHECK_CHUNK_SLICES))))
@@ -49,7 +49,10 @@ def _check_case(case: VolumeCase, options, problems: List[str]) -> Optional[Case
                 fractional.update(float(v) for v in np.unique(stored[off])[:10])
             labels = apply_label_map(np.rint(stored).astype(np.int64), options.label_map)
             values.update(np.unique(labels).tolist())
-            foreground.append(labels.reshape(labels.shape[0], -1).max(axis=1) > 0)
+            flat = labels.reshape(labels.shape[0], -1)
+            foreground.append(flat.max(axis=1) > 0)
+            slice_classes.append(np.stack([(flat == value).any(axis=1)
+                                           for value in range(1, len(options.classes) + 1)], axis=1))
     except Exception as error:
         problems.append(f"cannot read the voxels of {case.image} or {case.labels} ({_short(error)})")
         return None
@@ -71,7 +74,7 @@ def _check_case(case: VolumeCase, options, problems: List[str]) -> Optional[Case
                         "cases (--allow-empty-cases)")
     if len(problems) > found:
         return None
-    return CaseInfo(case, shape, foreground, frozenset(int(v) for v in values if v > 0))
+    return CaseInfo(case, shape, foreground, frozenset(int(v) for v in values if v > 0), np.concatenate(slice_classes))
 
 
 def check_cases(cases: Sequence[VolumeCase], options) -> List[CaseInfo]:

@@ -123,12 +123,14 @@ def _read_slices(image, start: int, stop: Optional[int]) -> np.ndarray:
 
 @dataclass
 class CaseInfo:
-    """What the up-front check learnt about a case: its shape and which slices hold foreground."""
+    """What the up-front check learnt about a case: its shape and which slices hold foreground (any label, and
+    per class for class-balanced sampling)."""
 
     case: VolumeCase
     shape: Tuple[int, int, int]
     foreground: np.ndarray  # bool per slice
     classes_present: FrozenSet[int] = frozenset()  # label values > 0 found in the case
+    slice_classes: Optional[np.ndarray] = None  # Z x classes bool: slice z holds label k + 1
 
     @property
     def name(self) -> str:

@@ -24,7 +24,7 @@ from ..networks import SIZE_MULTIPLE
 from ..transforms.presets import CONTEXT_SLICES, InputPreset, get_preset, window_preset
 from .dataset import DataOptions, apply_label_map
 from .io import DatasetError
-from .sampling import ForegroundSampler, check_fractions
+from .sampling import CLASS_BALANCED, ForegroundSampler, check_fractions, check_sampling, default_sampling
 from .volume_checks import check_cases
 from .volume_io import CaseInfo, CaseReader
 
@@ -52,6 +52,9 @@ class VolumeOptions(DataOptions):
         allow_empty_cases: accept cases whose labels are all background (an error otherwise: usually a
             broken export).
         foreground_fraction / empty_fraction: see ``unet3plus.data.sampling.ForegroundSampler``.
+        sampling: how the foreground share is drawn: ``any-foreground`` (every slice with a label alike) or
+            ``class-balanced`` (a class first, uniformly, then a slice holding it, as nnU-Net); None: class-balanced
+            with several classes, any-foreground with one (``sampling.default_sampling``).
     """
 
     classes: Tuple[str, ...] = ("foreground",)
@@ -61,6 +64,7 @@ class VolumeOptions(DataOptions):
     allow_empty_cases: bool = False
     foreground_fraction: float = 1.0 / 3.0
     empty_fraction: Optional[float] = None
+    sampling: Optional[str] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -75,6 +79,9 @@ class VolumeOptions(DataOptions):
         if self.slices not in SLICE_RANGES:
             raise DatasetError(f"slices must be one of {', '.join(SLICE_RANGES)}, got {self.slices!r}")
         check_fractions(self.foreground_fraction, self.empty_fraction)
+        if self.sampling is None:
+            object.__setattr__(self, "sampling", default_sampling(len(self.classes)))
+        check_sampling(self.sampling)
         self.input_preset  # an unknown preset or a bad window fails here, before any file is read
 
     @property
@@ -103,6 +110,7 @@ class VolumeDataset:
     items: List[Tuple[int, int]]  # (case index, slice index)
     options: VolumeOptions = field(default_factory=VolumeOptions)
     _readers: Dict[int, CaseReader] = field(default_factory=dict, repr=False)
+    _class_index: Optional[Dict[str, np.ndarray]] = field(default=None, repr=False)
 
     @classmethod
     def from_folder(cls, volumes: Union[str, Path], labels: Union[str, Path, None] = None,
@@ -172,11 +180,26 @@ class VolumeDataset:
         """Per item: whether its slice holds any foreground label."""
         return np.array([bool(self.cases[c].foreground[z]) for c, z in self.items], bool)
 
+    def class_index(self) -> Dict[str, np.ndarray]:
+        """Per foreground class, per item: whether its slice holds that class (from the up-front check, no file
+        read). Built once per dataset; a class none of these slices holds is logged (once) and left out of
+        class-balanced draws, e.g. when the split put every tumour case on the validation side."""
+        if self._class_index is None:
+            held = np.array([self.cases[c].slice_classes[z] for c, z in self.items], bool)
+            held = held.reshape(len(self.items), len(self.options.classes))
+            self._class_index = dict(zip(self.options.classes, held.T))
+            missing = [name for name, flags in self._class_index.items() if not flags.any()]
+            if missing:
+                logger.warning("class-balanced sampling: no training slice holds %s; the forced foreground share "
+                               "is drawn among the other classes", ", ".join(missing))
+        return self._class_index
+
     def epoch_sampler(self, *, epoch: int, seed: int, num_shards: int = 1, shard_id: int = 0) -> ForegroundSampler:
         """The training order of an epoch: foreground-aware (``make_loader`` calls this when shuffling)."""
+        classes = self.class_index() if self.options.sampling == CLASS_BALANCED else None
         return ForegroundSampler(self.has_foreground(), foreground_fraction=self.options.foreground_fraction,
                                  empty_fraction=self.options.empty_fraction, epoch=epoch, seed=seed,
-                                 num_shards=num_shards, shard_id=shard_id)
+                                 num_shards=num_shards, shard_id=shard_id, classes=classes)
 
     def __getstate__(self):  # worker processes open their own files
         return dict(self.__dict__, _readers={})
