@@ -23,6 +23,17 @@ process (batches prepared outside the timing), as a cross-check of the in-run fo
 Runtime on the cached export), as the whole command's wall time, imports and checkpoint loading included,
 against ONNX Runtime's forward calls alone on the cached file and the same slices (another process). A first
 run fills the ONNX cache (a fresh ``UNET3PLUS_HOME``) and is reported apart.
+
+``--modes exact,default,fast`` compares ``predict``'s strategies (issue 22, ``docs/whole-ct.md``) instead: on a
+synthetic abdominal CT (body 68% of the field's width, fat, spine, a couch, air; liver with tumours in about a
+third of the slices) each strategy runs end to end in its own process (read, predict with the automatic
+backend, write) and the table gives its time, its ratio to ``exact``, its peak RSS and its Dice against
+``exact`` per class. The network is fine-tuned here first (``unet3plus train --volumes`` on such CTs; kept in
+``--work`` so that reruns skip it), so the agreement is that of a network that has learned something. The
+ONNX exports (the whole slice's and the crop shape's) are made by a warm-up run on a short CT of the same
+geometry before the timed runs; their one-time cost is printed apart.
+
+    python benchmarks/bench_volume.py --modes exact,default,fast --slices 300 --size 512 --work /tmp/bench-wct
 """
 from __future__ import annotations
 
@@ -170,6 +181,161 @@ def bench_cli(folder: Path, volume: Path, slices: int, batch: int) -> None:
           f"{end_to_end_s / forward_s:.3f}x (goal <= 1.15x)", flush=True)
 
 
+STRATEGY_CHILD = r"""
+import json, sys, time
+start = time.perf_counter()
+import numpy as np
+import unet3plus
+from unet3plus import predict
+from unet3plus.io import read_input, write_prediction
+from unet3plus.runtime import create_backend
+
+task = json.loads(sys.argv[1])
+net = unet3plus.create_network("unet3plus", checkpoint=task["checkpoint"])
+net.set_train(False)
+backend = create_backend(net, "auto", mode="auto", optimize=True)   # what the CLI runs
+began = time.perf_counter()
+prediction = predict(backend, read_input(task["volume"]), strategy=task["strategy"])
+write_prediction(prediction, task["out"], name="ct")
+seconds = time.perf_counter() - began
+np.save(task["out"] + "/mask.npy", prediction.mask)
+peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) * 1024
+print("@@" + json.dumps({"end_to_end_s": seconds, "peak_rss": peak, "process_s": time.perf_counter() - start}))
+"""
+
+
+def abdominal_ct(size: int, slices: int, seed: int = 0):
+    """``(hu int16 Z x H x W, labels uint8)``: air, a body 68% of the width (fat rim, soft tissue, spine), a
+    couch below it, a liver (label 1, ~120 HU) with darker tumours (label 2, ~60 HU) in the middle third."""
+    rng = np.random.default_rng(seed)
+    y, x = (np.mgrid[:size, :size] + 0.5) / size - 0.5
+    outer = (x / 0.34) ** 2 + (y / 0.25) ** 2 < 1
+    inner = (x / 0.32) ** 2 + (y / 0.23) ** 2 < 1
+    spine = (x / 0.035) ** 2 + ((y - 0.16) / 0.035) ** 2 < 1
+    couch = (np.abs(y - 0.29) < 0.012) & (np.abs(x) < 0.46)
+    hu = np.full((slices, size, size), -1000, np.int16)
+    labels = np.zeros((slices, size, size), np.uint8)
+    first, last = slices // 3, 2 * slices // 3
+    tumours = [(rng.uniform(-0.2, -0.1), rng.uniform(-0.06, 0.04), rng.uniform(0.02, 0.035)) for _ in range(2)]
+    for z in range(slices):
+        shrink = 1 - ((z - (first + last) / 2) / max((last - first) / 2, 1)) ** 2
+        liver = np.zeros_like(outer)
+        if shrink > 0:
+            liver = inner & (((x + 0.14) / (0.13 * np.sqrt(shrink))) ** 2 + (y / (0.11 * np.sqrt(shrink))) ** 2 < 1)
+        tumour = liver & np.any([((x - tx) ** 2 + (y - ty) ** 2) < (r * np.sqrt(max(shrink, 0))) ** 2
+                                 for tx, ty, r in tumours], axis=0)
+        slice_hu = np.where(outer, -100.0, -1000.0)
+        slice_hu = np.where(inner, 40.0, slice_hu)
+        slice_hu = np.where(spine, 500.0, slice_hu)
+        slice_hu = np.where(liver, 120.0, slice_hu)
+        slice_hu = np.where(tumour, 60.0, slice_hu)
+        slice_hu = np.where(couch, 150.0, slice_hu) + rng.normal(0, 12, outer.shape)
+        hu[z] = np.rint(slice_hu).astype(np.int16)
+        labels[z] = np.where(tumour, 2, np.where(liver, 1, 0))
+    return hu, labels
+
+
+def save_nifti(path: Path, volume: np.ndarray) -> None:
+    """A ``Z x H x W`` array as NIfTI X x Y x Z in the training orientation (L, P, S voxel axes)."""
+    import nibabel
+
+    nibabel.save(nibabel.Nifti1Image(np.ascontiguousarray(np.transpose(volume, (2, 1, 0))),
+                                     np.diag([-0.8, -0.8, 2.0, 1.0])), str(path))
+
+
+def fine_tuned(work: Path, size: int, epochs: int) -> Path:
+    """A network fine-tuned on synthetic abdominal CTs (liver, tumour), made once per ``--work`` folder."""
+    checkpoint = work / f"finetuned-{size}" / "best.ckpt"
+    if checkpoint.exists():
+        return checkpoint
+    data = work / f"train-{size}"
+    data.mkdir(parents=True, exist_ok=True)
+    for case in range(3):
+        hu, labels = abdominal_ct(size, 24, seed=100 + case)
+        save_nifti(data / f"volume-{case}.nii.gz", hu)
+        save_nifti(data / f"segmentation-{case}.nii.gz", labels)
+    command = [sys.executable, "-m", "unet3plus", "train", "--volumes", str(data), "--classes", "liver,tumour",
+               "--slices", "labelled", "--epochs", str(epochs), "--batch-size", "2", "--val-split", "0.34",
+               "--out", str(checkpoint.parent), "--no-progress"]
+    began = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    if result.returncode != 0 or not checkpoint.exists():
+        raise RuntimeError(f"fine-tuning failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    print(f"fine-tuned in {time.perf_counter() - began:.0f} s ({epochs} epochs on 3 CTs of 24 slices)", flush=True)
+    return checkpoint
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def run_strategy(checkpoint: Path, volume: Path, strategy: str, out: Path, home: Path) -> dict:
+    """One strategy end to end in a new process: seconds (read, predict, write), peak RSS and the mask."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), UNET3PLUS_HOME=str(home))
+    env.pop("UNET3PLUS_BACKEND", None)
+    task = {"checkpoint": str(checkpoint), "volume": str(volume), "strategy": strategy, "out": str(out)}
+    result = subprocess.run([sys.executable, "-c", STRATEGY_CHILD, json.dumps(task)], capture_output=True, text=True,
+                            env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{strategy} failed:\n{result.stderr[-3000:]}")
+    line = next(line for line in reversed(result.stdout.splitlines()) if line.startswith("@@"))
+    return dict(json.loads(line[2:]), mask=np.load(out / "mask.npy"))
+
+
+def bench_strategies(args: argparse.Namespace) -> None:
+    """Each strategy end to end on one synthetic abdominal CT, against ``exact``, in one run."""
+    strategies = [s.strip() for s in args.modes.split(",") if s.strip()]
+    if "exact" not in strategies:
+        strategies.insert(0, "exact")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    slices = args.slices[0]
+    print(f"CPU: {cpu_name()}; ISA: {isa_flags()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"{args.size} x {args.size} x {slices} int16 NIfTI; strategies {', '.join(strategies)}", flush=True)
+    checkpoint = fine_tuned(work, args.size, args.epochs)
+    if args.fine_tune_only:
+        return
+    home = work / "home"
+    warm = work / f"warm-{args.size}.nii.gz"
+    save_nifti(warm, abdominal_ct(args.size, 24, seed=1)[0])
+    began = time.perf_counter()
+    for strategy in strategies:  # the exports (whole slice, crop shape) go into the cache before the timing
+        run_strategy(checkpoint, warm, strategy, work / "out-warm", home)
+    exports = sorted(round(json.loads(p.read_text()).get("export_seconds", 0), 1) for p in (home / "onnx").glob("*.json"))
+    print(f"warm-up on 24 slices: {time.perf_counter() - began:.0f} s; ONNX export seconds per shape (once, "
+          f"cached): {exports}", flush=True)
+    hu, labels = abdominal_ct(args.size, slices, seed=7)
+    volume = work / f"ct-{args.size}-{slices}.nii.gz"
+    save_nifti(volume, hu)
+    rows = {}
+    for strategy in strategies:
+        rows[strategy] = run_strategy(checkpoint, volume, strategy, work / f"out-{strategy}", home)
+        print(f"{strategy}: {rows[strategy]['end_to_end_s']:.1f} s, peak RSS "
+              f"{rows[strategy]['peak_rss'] / 2**30:.2f} GiB", flush=True)
+    exact = rows["exact"]
+    truth = [dice(exact["mask"] == label, labels == label) for label in (1, 2)]
+    print(f"\nexact against the synthetic truth: Dice liver {truth[0]:.3f}, tumour {truth[1]:.3f} (what the network "
+          "learned; the rows below are agreement with exact, not accuracy)")
+    print("\n| strategy | end-to-end s | ratio to exact | peak RSS GiB | Dice vs exact: liver | tumour |")
+    print("|---|---|---|---|---|---|")
+    for strategy, row in rows.items():
+        agreement = [dice(row["mask"] == label, exact["mask"] == label) for label in (1, 2)]
+        print(f"| {strategy} | {row['end_to_end_s']:.1f} | {row['end_to_end_s'] / exact['end_to_end_s']:.2f}x | "
+              f"{row['peak_rss'] / 2**30:.2f} | {agreement[0]:.4f} | {agreement[1]:.4f} |")
+
+
+def isa_flags() -> str:
+    """The CPU's vector and matrix instruction sets that matter here (avx2, fma, avx512*, *vnni*, amx*)."""
+    try:
+        flags = next(line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    chosen = [f for f in flags if f in ("avx2", "fma") or f.startswith(("avx512", "amx")) or "vnni" in f]
+    return " ".join(chosen) or "none of avx2/avx512/vnni/amx"
+
+
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -189,7 +355,15 @@ def main() -> None:
                         choices=["mindspore", "onnxruntime", "cli"])
     parser.add_argument("--isolated-forward", action="store_true",
                         help="also time the forward calls alone in a separate process")
+    parser.add_argument("--modes", help="compare predict's strategies instead, e.g. exact,default,fast")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "unet3plus-bench-volume"),
+                        help="--modes: folder for the fine-tuned network, the CTs and the ONNX cache (reused)")
+    parser.add_argument("--epochs", type=int, default=6, help="--modes: fine-tuning epochs (default 6)")
+    parser.add_argument("--fine-tune-only", action="store_true", help="--modes: make the network and stop")
     args = parser.parse_args()
+    if args.modes:
+        bench_strategies(args)
+        return
     if args.batch is None:
         from unet3plus.runtime.predict import default_batch_size
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..networks import SIZE_MULTIPLE
-from ..transforms.body import CropPlan, body_boxes, coarse_slices, crop_plan, organ_slices
+from ..transforms.body import CropPlan, body_boxes, coarse_slices, consecutive_runs, crop_plan, organ_slices
 from ..transforms.postprocess import labels_from_probabilities, probabilities_from_logits
 from .interface import InferenceBackend, forward
 
@@ -98,11 +98,6 @@ def _mindspore_run(cell: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     return lambda batch, windows: compiled(ms.Tensor(batch), ms.Tensor(windows)).asnumpy()
 
 
-def _runs(indices: np.ndarray) -> list:
-    """``indices`` (sorted) split into runs of consecutive values."""
-    return np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1) if len(indices) else []
-
-
 def windowed_network(model: Any, backend: Optional[str]) -> Optional[WindowedNetwork]:
     """The cropped form of ``model`` on the engine its backend would use (ONNX Runtime for the automatic
     backend, MindSpore for ``mindspore``), or None where there is no network to crop (an ``.onnx`` file, a
@@ -150,10 +145,11 @@ class PlannedRun:
         boxes = body_boxes(self.volume)
         everything = crop_plan(boxes, self.size, self.batch, SIZE_MULTIPLE, crop=self.windowed is not None,
                                n_slices=n_slices)
+        fast = self.strategy == "fast" and bool(everything.batches)
         if not everything.batches:  # no body anywhere: the first slice, whole, tells the classes
             everything = CropPlan(self.size, self.size, (((0,), (0, 0)),))
         done = np.zeros(n_slices, bool)
-        if self.strategy == "fast":
+        if fast:
             coarse = coarse_slices(boxes, FAST_STEP)
             found = []
             for start, scores in self._run(self._subplan(boxes, everything, coarse)):
@@ -169,7 +165,7 @@ class PlannedRun:
         for start, scores in self._run(plan):
             done[start:start + len(scores)] = True
             yield start, scores
-        for run in _runs(np.flatnonzero(~done)):
+        for run in consecutive_runs(np.flatnonzero(~done)):
             for first in range(0, len(run), self.batch):  # a batch at a time, for memory
                 yield int(run[first]), self._background(len(run[first:first + self.batch]))
 

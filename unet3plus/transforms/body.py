@@ -72,10 +72,9 @@ class CropPlan:
         return np.asarray([z for indices, _ in self.batches for z in indices], np.int64)
 
     @property
-    def pixel_fraction(self) -> float:
-        """The share of the padded slices' pixels that the network sees (skipped slices count as 0)."""
-        n = sum(len(indices) for indices, _ in self.batches)
-        return n * self.crop[0] * self.crop[1] / max(1, self.size[0] * self.size[1])
+    def crop_fraction(self) -> float:
+        """The share of a padded slice's pixels that the network sees on each slice it runs."""
+        return self.crop[0] * self.crop[1] / (self.size[0] * self.size[1])
 
 
 def crop_plan(boxes: np.ndarray, size: Tuple[int, int], batch: int, multiple: int, *, crop: bool = True,
@@ -90,8 +89,7 @@ def crop_plan(boxes: np.ndarray, size: Tuple[int, int], batch: int, multiple: in
     chosen = np.flatnonzero(boxes[:, 0] >= 0)
     if slices is not None:
         chosen = np.intersect1d(chosen, np.asarray(slices, np.int64))
-    runs = np.split(chosen, np.flatnonzero(np.diff(chosen) != 1) + 1) if len(chosen) else []
-    groups = [run[start:start + batch] for run in runs for start in range(0, len(run), batch)]
+    groups = [run[start:start + batch] for run in consecutive_runs(chosen) for start in range(0, len(run), batch)]
     whole = CropPlan(tuple(size), tuple(size), tuple((tuple(int(z) for z in g), (0, 0)) for g in groups))
     if shape is not None and (not crop or tuple(shape) == tuple(size)):
         return whole
@@ -110,6 +108,11 @@ def crop_plan(boxes: np.ndarray, size: Tuple[int, int], batch: int, multiple: in
                                                      _offset(box[2], box[3], shape[1], size[1], multiple)))
                     for group, box in zip(groups, unions))
     return CropPlan(tuple(size), tuple(int(s) for s in shape), batches)
+
+
+def consecutive_runs(indices: np.ndarray) -> list:
+    """Sorted ``indices`` split into runs of consecutive values."""
+    return np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1) if len(indices) else []
 
 
 def _box(boxes: np.ndarray, group: np.ndarray, size: Tuple[int, int], multiple: int) -> Box:
