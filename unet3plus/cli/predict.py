@@ -50,7 +50,86 @@ def register(subparsers) -> None:
     speed.add_argument("--fast", dest="strategy", action="store_const", const="fast",
                        help="a coarse pass over every 4th slice finds the organ and only its slices run (Dice >= "
                             "0.99 against --exact)")
+    _add_clinical_options(parser)
     parser.set_defaults(run=run)
+
+
+# -- statistics, preview, output types, resampling (issue 23): options, up-front checks, extra outputs -------------
+def _output_type_list(text: str) -> Tuple[str, ...]:
+    from ..io.writers import OUTPUT_TYPES
+
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in OUTPUT_TYPES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or 'nothing'} is not an output type; give a comma "
+                                         f"list of {', '.join(OUTPUT_TYPES)}")
+    return chosen
+
+
+def _add_clinical_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("clinical outputs (TotalSegmentator / nnU-Net equivalents)")
+    group.add_argument("--statistics", action="store_true",
+                       help="also write <name>_statistics.json: per class 'volume' (ml) and 'intensity' (mean HU), "
+                            "as TotalSegmentator's --statistics names them, plus voxels, HU standard deviation, "
+                            "bounding box in mm, and for lesion classes (tumour, lesion...) each lesion's ml and "
+                            "centroid; CT volumes with a voxel spacing only")
+    group.add_argument("--preview", action="store_true",
+                       help="also write <name>_preview.png: axial, coronal and sagittal planes through the largest "
+                            "structure and a montage of axial slices, masks in their colours (TotalSegmentator's "
+                            "--preview); volumes only")
+    group.add_argument("--output-type", type=_output_type_list, metavar="LIST",
+                       help="comma list of mask files: nifti (one multilabel mask, nnU-Net's output and "
+                            "TotalSegmentator's --ml), per-class (one binary NIfTI per class in <name>/, "
+                            "TotalSegmentator's default), seg (DICOM SEG, DICOM series only), png (2-D inputs). "
+                            "Default: nifti (png for a 2-D image), plus seg for a DICOM series")
+    group.add_argument("--resample", action="store_true",
+                       help="resample slices whose in-plane spacing is outside the model's training range into it "
+                            "(bilinear) before the network and the mask back to the input's grid (nearest), as "
+                            "nnU-Net resamples every case to its training spacing; without it such inputs get a "
+                            "warning")
+
+
+def _check_clinical(args: argparse.Namespace, checked):
+    """``checked`` once it has what these options need, before anything is written (one line each when it
+    cannot apply)."""
+    from ..io.writers import check_output_types
+
+    source = checked.source
+    slices = 1 if checked.preset.kind == "image" or source.data.ndim == 2 else len(source.data)
+    check_output_types(args.output_type, source, slices)
+    if args.statistics:
+        from ..evaluation.statistics import check_measurable
+
+        check_measurable(source)
+    if args.preview:
+        from ..evaluation.preview import check_previewable
+
+        check_previewable(source, slices)
+    if args.resample:
+        from ..transforms.spacing import check_resamplable
+
+        check_resamplable(source)
+    return checked
+
+
+def _clinical_outputs(args: argparse.Namespace, prediction, out: Path, name: str) -> List[Path]:
+    """The statistics JSON (and its one-line summary) and the preview PNG, where asked for."""
+    from ..io.writers import output_names
+
+    names = output_names(name, prediction.source, 1)
+    written = []
+    if args.statistics:
+        from ..evaluation.statistics import statistics_summary, structure_statistics, write_statistics
+
+        statistics = structure_statistics(prediction)
+        written.append(write_statistics(prediction, out / names["statistics"], statistics))
+        print(f"{name}: {statistics_summary(statistics)}")
+    if args.preview:
+        from ..evaluation.preview import write_preview
+
+        written.append(write_preview(prediction, out / names["preview"]))
+    return written
+# -- end of issue 23's options -------------------------------------------------------------------------------------
 
 
 class _Presets:
@@ -78,8 +157,8 @@ def _check_all(items, args, presets, fixed_shape) -> Tuple[Dict[int, object], Li
     failures = []
     for index in reversed(range(len(items))):
         try:
-            checked[index] = check_input(items[index], presets, series=args.series, allow_thin=args.allow_thin,
-                                         fixed_shape=fixed_shape)
+            checked[index] = _check_clinical(args, check_input(items[index], presets, series=args.series,
+                                                               allow_thin=args.allow_thin, fixed_shape=fixed_shape))
         except UserFacingError as error:
             failures.append((items[index], error))
             continue
@@ -111,7 +190,8 @@ def _predict_each(mine, checked, args, backend, out: Path) -> List[object]:
                                  batch_size=args.batch_size, keep_largest=args.keep_largest,
                                  allow_thin=checked[index].allow_thin, progress=not args.no_progress,
                                  probabilities=args.probabilities, probabilities_dtype=args.probabilities_dtype,
-                                 strategy=args.strategy)
+                                 strategy=args.strategy,
+                                 resample=args.resample)
         except UserFacingError as error:
             if not args.keep_going:
                 raise
@@ -120,7 +200,8 @@ def _predict_each(mine, checked, args, backend, out: Path) -> List[object]:
             continue
         finally:
             checked[index].source = None
-        written = write_prediction(prediction, out, name=item.name, probabilities=args.probabilities)
+        written = write_prediction(prediction, out, name=item.name, probabilities=args.probabilities,
+                                   output_types=args.output_type) + _clinical_outputs(args, prediction, out, item.name)
         print(f"{item.path}: {prediction.mask.shape} foreground {100 * prediction.foreground_fraction:.2f}% -> "
               + ", ".join(str(p) for p in written))
     return failed

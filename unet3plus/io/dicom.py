@@ -26,8 +26,9 @@ from .volume import ReadError, Volume, is_dicom_file, unreadable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SeriesGeometry", "can_write_segmentation", "dicom_file_spacing", "dicom_hu", "is_segmentation_file",
-           "read_dicom_file", "read_segmentation", "read_series", "series_geometry", "write_segmentation"]
+__all__ = ["SeriesGeometry", "can_write_segmentation", "dicom_file_spacing", "dicom_hu", "is_lesion_name",
+           "is_segmentation_file", "read_dicom_file", "read_segmentation", "read_series", "series_geometry",
+           "write_segmentation"]
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SPACING_TOLERANCE = 0.01  # relative: slice steps may differ by 1% (rounded positions)
@@ -200,15 +201,25 @@ def segment_codes(name: str, codes: Any) -> Tuple[Any, Any]:
     """``(category, type)`` SNOMED CT codes of a class name, so that viewers show and colour the segment as what
     it is: a lesion word anywhere in the name wins ("liver tumour" is a Neoplasm), then an organ; a name with
     no known code gets the generic Tissue/Tissue (its segment label still names it)."""
-    key = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
-    words = key.split()
-    candidates = [key, key[:-1]] + words + [word[:-1] for word in words]  # "kidneys", "cysts": the singular too
     for category, table in ((codes.SCT.MorphologicallyAbnormalStructure, LESION_TYPES),
                             (codes.SCT.AnatomicalStructure, ORGAN_TYPES)):
-        for candidate in candidates:
+        for candidate in _name_candidates(name):
             if candidate in table:
                 return category, getattr(codes.SCT, table[candidate])
     return codes.SCT.Tissue, codes.SCT.Tissue
+
+
+def _name_candidates(name: str) -> List[str]:
+    """The whole name and its words, each also without a plural "s" ("kidneys", "cysts")."""
+    key = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    words = key.split()
+    return [key, key[:-1]] + words + [word[:-1] for word in words]
+
+
+def is_lesion_name(name: str) -> bool:
+    """Whether a class name is lesion-like ("tumour", "liver tumor", "cysts"...): the rule that codes its DICOM
+    SEG segment as a Morphologically Abnormal Structure, so statistics count its lesions by the same rule."""
+    return any(candidate in LESION_TYPES for candidate in _name_candidates(name))
 
 
 def display_colour(number: int) -> Tuple[int, int, int]:
