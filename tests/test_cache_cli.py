@@ -188,3 +188,14 @@ def test_onnx_runtime_runs_the_verified_bytes_even_if_the_file_is_swapped(monkey
         OnnxRuntimeBackend(verified_path(model, path.sha256))  # the file now holds other bytes
     monkeypatch.setattr(onnxruntime, "InferenceSession", real_session)
     np.testing.assert_array_equal(OnnxRuntimeBackend(model)(batch), -5 * batch)  # a plain path: as it is
+
+
+def test_info_names_a_published_file_left_in_the_old_layout(cache, capsys):
+    from unet3plus.hub import LITS2017
+
+    old = cache / "checkpoints" / LITS2017.filename
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"stand-in")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert str(old) in out and "layout of an earlier version" in out

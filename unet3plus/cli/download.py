@@ -44,11 +44,16 @@ def run_info(args: argparse.Namespace) -> int:
         return print_checkpoint_info(args.checkpoint)
     from ..hub import get_pretrained_config, resolve_cache_dir
     from ..hub.download import MIRROR_VARIABLE, checkpoint_path, is_offline, redact_url, sha256_of
+    from ..hub.cache import legacy_path
     from ..hub.registry import hub_card_path
 
     config = get_pretrained_config(args.model)
     path = checkpoint_path(config.sha256, config.filename, args.cache_dir)
-    if not path.is_file():
+    old = legacy_path(resolve_cache_dir(args.cache_dir), config.filename)
+    if not path.is_file() and old.is_file():
+        path, state = old, ("in the cache layout of an earlier version (moved into blobs/ on its next use if "
+                            "its SHA-256 matches)")
+    elif not path.is_file():
         state = "absent (run: unet3plus download)"
     elif sha256_of(path) == config.sha256:
         state = "present, SHA-256 verified"
