@@ -68,6 +68,7 @@ def msrun_job(request, tmp_path_factory, golden_checkpoint) -> tuple:
     return run_two_msrun_workers(tmp_path, str(golden_checkpoint), env=env)
 
 
+@pytest.mark.slow
 @pytest.mark.compat
 def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(msrun_job, golden_checkpoint):
     out, records = msrun_job
@@ -93,6 +94,7 @@ def test_two_msrun_workers_stay_identical_and_only_rank_0_writes(msrun_job, gold
     assert not np.array_equal(saved["outconv1.weight"].asnumpy(), golden["network.outconv1.weight"].asnumpy())
 
 
+@pytest.mark.slow
 def test_two_msrun_workers_on_volumes(msrun_job):
     """Volumes: the two workers draw different slices, end identical, and only rank 0 writes."""
     _, records = msrun_job

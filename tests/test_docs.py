@@ -171,6 +171,7 @@ def run_block(block: Block, folder: Path, environment: dict) -> subprocess.Compl
                           text=True, timeout=BLOCK_TIMEOUT_S)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=page_name)
 def test_page_examples_run(page, docs_fixture_folder, tmp_path):
     folder, home = tmp_path / "work", tmp_path / "home"
@@ -188,6 +189,7 @@ def test_page_examples_run(page, docs_fixture_folder, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- site
 
+@pytest.mark.slow
 def test_mkdocs_strict_build(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from test_distributed import free_port
 
 
+@pytest.mark.slow
 def test_a_setting_both_workers_reject_is_one_line_and_a_failed_job(tmp_path: Path):
     rng = np.random.default_rng(0)
     for folder in ("images", "masks"):

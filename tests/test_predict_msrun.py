@@ -17,6 +17,7 @@ Image = pytest.importorskip("PIL.Image")
 WORKER_SCRIPT = Path(__file__).with_name("msrun_predict_worker.py")
 
 
+@pytest.mark.slow
 def test_two_msrun_workers_share_the_inputs_and_write_what_one_process_writes(golden_checkpoint, tmp_path):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
