@@ -4,7 +4,7 @@
 Why cropping keeps the mask: the volume presets map everything below their window (air, and in
 ``lits2017`` fat too) to 0, which is what a convolution's zero padding feeds in, and the cropped network
 up-samples with the full slice's matrices (``networks.fusion.PositionedUNet3Plus``). What remains is the
-padding's effect on the deeper layers, which a margin of 32-48 px around the body removes
+padding's effect on the deeper layers, which a margin of 32 px around the body keeps out of it
 (``docs/whole-ct.md``; measurements in ``benchmarks/RESULTS.md``).
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from .._optional import require
 
 BODY_HU = -500  # above this a voxel is body (or couch); air is about -1000 HU
 MIN_BODY_FRACTION = 0.01  # a slice whose largest body region covers less of it holds no body
-MARGIN = 40  # pixels of context around the body box (32 px changed at most 2 voxels of a CT, 48 px none)
-SIZE_STEP = 32  # crop sizes are rounded up to this: few distinct shapes, so few compiled graphs and exports
+MARGIN = 32  # pixels of context around the body box (32 px changed at most 2 voxels of a CT, 48 px none)
+SIZE_STEP = 16  # crop sizes are rounded up to this: one shape per CT size, so one compiled graph or export each
 CROP_MIN_SLICES = 8  # fewer body slices than this: full slices (a new crop shape costs an export or a compile)
 CROP_MAX_FRACTION = 0.8  # crop only where it keeps at most this share of the padded slice's pixels
 ORGAN_MARGIN_SLICES = 2  # --fast: slices of context beyond the coarse pass's first and last organ slice
