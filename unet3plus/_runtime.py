@@ -12,12 +12,13 @@ instruction set it settled on and logs one warning naming the fix.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import importlib.util
 import logging
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +28,32 @@ _DNNL_CPU_ISA_AVX2 = 0x7  # dnnl_cpu_isa_avx2 in oneDNN 3.x's C API
 _AVX512_CORE_BIT = 0x20  # set in every dnnl_cpu_isa_t value from avx512_core on
 
 _warned = False
+_cap_set_here = False  # whether ONEDNN_MAX_CPU_ISA is this package's default rather than the user's choice
 
 
 def apply_cpu_defaults() -> str:
     """Set ``ONEDNN_MAX_CPU_ISA`` unless the user already chose a value; return the value in force."""
+    global _cap_set_here
     user_chose = ONEDNN_ISA_VARIABLE in os.environ
     value = os.environ.setdefault(ONEDNN_ISA_VARIABLE, DEFAULT_ONEDNN_ISA)
     if not user_chose:
+        _cap_set_here = True
         check_onednn_isa()
     return value
+
+
+@contextlib.contextmanager
+def without_package_isa_cap() -> Iterator[None]:
+    """The environment without the AVX2 cap this package set for MindSpore's oneDNN (a user's own value
+    stays): for another library's oneDNN that reads the same variable, once, when it starts (OpenVINO's CPU
+    plugin, which would lose its bf16 kernels under the cap). MindSpore's oneDNN keeps its cap: pinned
+    through its C API when loaded (``check_onednn_isa``), else read later, after the variable is back."""
+    lifted = os.environ.pop(ONEDNN_ISA_VARIABLE, None) if _cap_set_here else None
+    try:
+        yield
+    finally:
+        if lifted is not None:
+            os.environ[ONEDNN_ISA_VARIABLE] = lifted
 
 
 def _loaded_onednn() -> Optional[ctypes.CDLL]:

@@ -44,8 +44,14 @@ def foreground_class_names(prediction: Prediction) -> Tuple[str, ...]:
     model), the one source of class names for every writer: the model config's names, else the published
     weights' LiTS names (a model without config), then ``class N`` where neither names a label. Repeated names
     get a `` (N)`` suffix, so that each label keeps its own entry in a name-to-value table."""
-    n_labels = max(prediction.channels - 1, 1)
-    known: Sequence[str] = prediction.class_names[1:] if prediction.class_names else PUBLISHED_CLASS_NAMES
+    return label_names(prediction.class_names, prediction.channels)
+
+
+def label_names(class_names: Sequence[str], channels: int) -> Tuple[str, ...]:
+    """:func:`foreground_class_names` from a config's ``class_names`` (background first; may be empty) and the
+    network's output ``channels``, for code that has no ``Prediction`` yet."""
+    n_labels = max(channels - 1, 1)
+    known: Sequence[str] = class_names[1:] if class_names else PUBLISHED_CLASS_NAMES
     names: List[str] = []
     for value in range(1, n_labels + 1):
         name = (str(known[value - 1]).strip() if value <= len(known) else "") or f"class {value}"

@@ -18,12 +18,15 @@ from ..errors import InputError
 from ..networks import SIZE_MULTIPLE
 from ..transforms.body import CropPlan, body_boxes, coarse_slices, consecutive_runs, crop_plan, organ_slices
 from ..transforms.postprocess import labels_from_probabilities, probabilities_from_logits
+from ..io.prediction import label_names
+from ..metrics.overlap import dice_per_case
 from .interface import InferenceBackend, forward
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("exact", "default", "fast")
 FAST_STEP = 4  # --fast's coarse pass looks at every 4th body slice
+BF16_MIN_DICE = 0.99  # --fast keeps bf16 only if its first batch with foreground agrees with fp32 this well
 # A backend's cropped form, kept while the backend lives: the CLI predicts many inputs with one backend, and
 # each would otherwise compile its graphs (or hash the network for its exports) again.
 _WINDOWED: "weakref.WeakKeyDictionary[InferenceBackend, WindowedNetwork]" = weakref.WeakKeyDictionary()
@@ -43,49 +46,85 @@ class WindowedNetwork:
     def __init__(self, folded: Any, *, onnx: bool, cache_dir: Any = None) -> None:
         self.folded, self.onnx, self.cache_dir = folded, onnx, cache_dir
         self.model_config = getattr(folded, "model_config", None)
-        self._runs: Dict[Tuple[int, ...], Callable[[np.ndarray, np.ndarray], np.ndarray]] = {}
+        self._runs: Dict[Tuple[Tuple[int, ...], bool], Callable[[np.ndarray, np.ndarray], np.ndarray]] = {}
+        self._exports: Dict[Tuple[int, ...], Any] = {}
         self._windows: Dict[Tuple[Tuple[int, int], ...], np.ndarray] = {}
 
     @property
     def compiled_shapes(self) -> Tuple[Tuple[int, ...], ...]:
         """The batch shapes a graph or export was made for (one per crop shape)."""
-        return tuple(self._runs)
+        return tuple(dict.fromkeys(shape for shape, _ in self._runs))
 
-    def __call__(self, batch: np.ndarray, size: Tuple[int, int], offset: Tuple[int, int]) -> np.ndarray:
-        """Logits of ``batch`` (``N x C x h x w``), the crop at ``offset`` of slices zero-padded to ``size``."""
+    @property
+    def can_run_bf16(self) -> bool:
+        """Whether ``bf16=True`` runs in bf16: an ONNX export to compile and OpenVINO with bf16 on this CPU."""
+        from .openvino_runtime import bf16_engine_available
+
+        return self.onnx and bf16_engine_available()
+
+    def __call__(self, batch: np.ndarray, size: Tuple[int, int], offset: Tuple[int, int], *,
+                 bf16: bool = False) -> np.ndarray:
+        """Logits of ``batch`` (``N x C x h x w``), the crop at ``offset`` of slices zero-padded to ``size``;
+        ``bf16``: in bf16 where :attr:`can_run_bf16`, else in fp32."""
         from ..networks.fusion import window_vector
 
         crop = tuple(batch.shape[2:])
         key = (tuple(size), tuple(offset), crop)
         if key not in self._windows:
             self._windows[key] = window_vector(size, offset, crop)
-        run = self._runs.get(batch.shape) or self._make(tuple(batch.shape))
+        run_key = (tuple(batch.shape), bool(bf16 and self.can_run_bf16))
+        run = self._runs.get(run_key) or self._make(*run_key)
         return run(np.ascontiguousarray(batch, dtype=np.float32), self._windows[key])
 
-    def _make(self, shape: Tuple[int, ...]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def _make(self, shape: Tuple[int, ...], bf16: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         from ..networks.fusion import PositionedUNet3Plus
 
         cell = PositionedUNet3Plus(self.folded, shape[2:])
-        run = self._onnx_run(cell, shape) if self.onnx else None
-        self._runs[shape] = run or _mindspore_run(cell)
-        return self._runs[shape]
+        export = self._export(cell, shape) if self.onnx else None
+        if export is None:
+            run = _mindspore_run(cell)
+        elif bf16:
+            run = _openvino_run(export) or self._runs.get((shape, False)) or self._make(shape, False)
+        else:
+            run = _onnx_runtime_run(export)
+        self._runs[(shape, bf16)] = run
+        return run
 
-    def _onnx_run(self, cell: Any, shape: Tuple[int, ...]) -> Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    def _export(self, cell: Any, shape: Tuple[int, ...]) -> Any:
+        """The verified cached ONNX export of the cropped network for ``shape``, or None where exporting
+        failed (MindSpore then runs it)."""
         from ..networks.fusion import window_vector
         from .onnx_cache import cached_onnx
-        from .onnx_runtime import OnnxRuntimeBackend
 
-        example = window_vector((shape[2] + 2 * SIZE_MULTIPLE, shape[3] + 2 * SIZE_MULTIPLE),
-                                (SIZE_MULTIPLE, SIZE_MULTIPLE), shape[2:])  # a real offset: checks the input is used
-        try:
-            session = OnnxRuntimeBackend(cached_onnx(cell, shape, cache_dir=self.cache_dir,
-                                                     extra_inputs=(example,))).session
-        except Exception as error:  # any export failure: MindSpore still gives the right answer
-            logger.warning("ONNX export of the cropped network failed (%s); running MindSpore instead",
-                           " ".join(str(error).split()) or type(error).__name__)
-            return None
-        names = [model_input.name for model_input in session.get_inputs()]
-        return lambda batch, windows: session.run(None, {names[0]: batch, names[1]: windows})[0]
+        if shape not in self._exports:
+            example = window_vector((shape[2] + 2 * SIZE_MULTIPLE, shape[3] + 2 * SIZE_MULTIPLE),
+                                    (SIZE_MULTIPLE, SIZE_MULTIPLE), shape[2:])  # a real offset: checks it is used
+            try:
+                self._exports[shape] = cached_onnx(cell, shape, cache_dir=self.cache_dir, extra_inputs=(example,))
+            except Exception as error:  # any export failure: MindSpore still gives the right answer
+                logger.warning("ONNX export of the cropped network failed (%s); running MindSpore instead",
+                               " ".join(str(error).split()) or type(error).__name__)
+                self._exports[shape] = None
+        return self._exports[shape]
+
+
+def _openvino_run(export: Any) -> Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    from .openvino_runtime import OpenVinoModel
+
+    try:
+        return OpenVinoModel(export, "bf16")
+    except Exception as error:  # e.g. an OpenVINO this process started under another oneDNN cap: fp32 answers
+        logger.warning("OpenVINO cannot compile the cropped network in bf16 (%s); running fp32 instead",
+                       " ".join(str(error).split())[-300:] or type(error).__name__)
+        return None
+
+
+def _onnx_runtime_run(export: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    from .onnx_runtime import OnnxRuntimeBackend
+
+    session = OnnxRuntimeBackend(export).session
+    names = [model_input.name for model_input in session.get_inputs()]
+    return lambda batch, windows: session.run(None, {names[0]: batch, names[1]: windows})[0]
 
 
 def _mindspore_run(cell: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -134,10 +173,14 @@ class PlannedRun:
 
     def __init__(self, windowed: Optional[WindowedNetwork], runner: InferenceBackend,
                  prepare: Callable[[int, int], np.ndarray], volume: np.ndarray, size: Tuple[int, int], batch: int,
-                 strategy: str, threshold: float) -> None:
+                 strategy: str, threshold: float, class_names: Tuple[str, ...] = ()) -> None:
         self.windowed, self.runner, self.prepare, self.volume = windowed, runner, prepare, volume
         self.size, self.batch, self.strategy, self.threshold = tuple(size), batch, strategy, threshold
+        self.class_names = class_names
         self.plans: list = []
+        # --fast runs the crops in bf16 where OpenVINO has bf16 on this CPU, once a batch agreed with fp32
+        self.bf16 = strategy == "fast" and windowed is not None and windowed.can_run_bf16
+        self.bf16_agreement: Optional[Dict[str, float]] = None
         self._channels: Optional[int] = None
 
     def __iter__(self) -> Iterator[Tuple[int, np.ndarray]]:
@@ -206,7 +249,7 @@ class PlannedRun:
 
     def _scores(self, plan: CropPlan, start: int, padded: np.ndarray, offset: Tuple[int, int], real: int) -> np.ndarray:
         if plan.cropped:
-            logits = np.asarray(self.windowed(padded, plan.size, offset), np.float32)
+            logits = np.asarray(self._cropped_logits(padded, plan.size, offset, real), np.float32)
         else:
             logits = forward(self.runner, padded)
         crop_scores = probabilities_from_logits(logits[:real])
@@ -219,3 +262,31 @@ class PlannedRun:
         rows, columns = min(height, top + plan.crop[0]) - top, min(width, left + plan.crop[1]) - left
         scores[:, :, top:top + rows, left:left + columns] = crop_scores[:, :, :rows, :columns]
         return scores
+
+    def _cropped_logits(self, padded: np.ndarray, size: Tuple[int, int], offset: Tuple[int, int], real: int
+                        ) -> np.ndarray:
+        """The crop's logits: fp32, or in ``fast`` bf16 once the first batch where bf16 finds foreground agreed
+        with fp32 at Dice >= ``BF16_MIN_DICE`` per class (that batch keeps its fp32 answer; a worse agreement
+        turns bf16 off for the rest of the CT). Both are logged: the calibration is this CT, on this CPU."""
+        if not self.bf16:
+            return self.windowed(padded, size, offset)
+        logits = self.windowed(padded, size, offset, bf16=True)
+        if self.bf16_agreement is not None:
+            return logits
+        labels = labels_from_probabilities(probabilities_from_logits(logits[:real]), self.threshold)
+        if not labels.any():
+            return logits
+        reference = self.windowed(padded, size, offset)
+        expected = labels_from_probabilities(probabilities_from_logits(reference[:real]), self.threshold)
+        scores = dice_per_case(labels[None], expected[None], max(2, logits.shape[1]), include_background=False,
+                               ignore_empty=False)[0]  # a class only one of them finds scores 0
+        self.bf16_agreement = dict(zip(label_names(self.class_names, logits.shape[1]), map(float, scores)))
+        shown = ", ".join(f"{name} {score:.4f}" for name, score in self.bf16_agreement.items())
+        if min(self.bf16_agreement.values()) >= BF16_MIN_DICE:
+            logger.info("--fast: bf16 (OpenVINO) against fp32 on the first batch with foreground (%d slices): Dice %s; "
+                        "bf16 for the rest", real, shown)
+        else:
+            self.bf16 = False
+            logger.warning("--fast: bf16 (OpenVINO) against fp32 on the first batch with foreground (%d slices): Dice %s, "
+                           "below %.2f; fp32 for the rest", real, shown, BF16_MIN_DICE)
+        return reference

@@ -22,7 +22,7 @@ class OnnxRuntimeBackend(InferenceBackend):
 
     def __init__(self, model_path: Any, providers=("CPUExecutionProvider",)) -> None:
         onnxruntime = require("onnxruntime", "onnx", "Running the ONNX model")
-        model, shown = _session_source(model_path)
+        model, shown = session_source(model_path)
         try:
             options = onnxruntime.SessionOptions()
             # Idle worker threads spinning for work cost more than they save on few cores (0.87x measured).
@@ -41,7 +41,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
-def _session_source(model: Any) -> Tuple[Union[str, bytes], str]:
+def session_source(model: Any) -> Tuple[Union[str, bytes], str]:
     """``(what ONNX Runtime loads, how messages name it)``: bytes as given, a verified path's checked bytes,
     else the path."""
     if isinstance(model, (bytes, bytearray, memoryview)):

@@ -218,7 +218,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
             batches = _scores(runner, prepare, n_slices, batch, size, preset)
         else:
             batches = iter(PlannedRun(windowed_network(runner, backend), runner, prepare, volume, size, batch,
-                                      strategy, threshold))
+                                      strategy, threshold, class_names))
         first = next(batches)
         channels = first[1].shape[1]
         with _probability_store(True if image else probabilities, (n_slices, channels, height, width),
