@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from typing import Dict, List
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT  # noqa: E402  (also puts the checkout on sys.path)
+from _common import REPO_ROOT, cpu_name, isa_flags  # noqa: E402  (also puts the checkout on sys.path)
 
 CHILD = r"""
 import json, sys, time
@@ -190,6 +189,19 @@ from unet3plus import predict
 from unet3plus.io import read_input, write_prediction
 from unet3plus.runtime import create_backend
 
+import logging
+
+class Notes(logging.Handler):
+    "Keeps what predict's strategies log (--fast's bf16 calibration line)."
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+notes = Notes()
+logging.getLogger("unet3plus.runtime.cropping").addHandler(notes)
+logging.getLogger("unet3plus.runtime.cropping").setLevel(logging.INFO)
 task = json.loads(sys.argv[1])
 net = unet3plus.create_network("unet3plus", checkpoint=task["checkpoint"])
 net.set_train(False)
@@ -200,7 +212,8 @@ write_prediction(prediction, task["out"], name="ct")
 seconds = time.perf_counter() - began
 np.save(task["out"] + "/mask.npy", prediction.mask)
 peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) * 1024
-print("@@" + json.dumps({"end_to_end_s": seconds, "peak_rss": peak, "process_s": time.perf_counter() - start}))
+print("@@" + json.dumps({"end_to_end_s": seconds, "peak_rss": peak, "process_s": time.perf_counter() - start,
+                         "notes": notes.lines}))
 """
 
 
@@ -244,9 +257,13 @@ def save_nifti(path: Path, volume: np.ndarray) -> None:
 
 
 def fine_tuned(work: Path, size: int, epochs: int) -> Path:
-    """A network fine-tuned on synthetic abdominal CTs (liver, tumour), made once per ``--work`` folder."""
-    checkpoint = work / f"finetuned-{size}" / "best.ckpt"
-    if checkpoint.exists():
+    """A network fine-tuned on synthetic abdominal CTs (liver, tumour), made once per ``--work`` folder; a run
+    of fewer epochs there (an earlier, shorter recipe or an interrupted one) is resumed to ``epochs``."""
+    run = work / f"finetuned-{size}"
+    checkpoint = run / "best.ckpt"
+    metrics = run / "metrics.csv"
+    done = len(metrics.read_text().splitlines()) - 1 if metrics.exists() else 0
+    if checkpoint.exists() and done >= epochs:
         return checkpoint
     data = work / f"train-{size}"
     data.mkdir(parents=True, exist_ok=True)
@@ -256,12 +273,14 @@ def fine_tuned(work: Path, size: int, epochs: int) -> Path:
         save_nifti(data / f"segmentation-{case}.nii.gz", labels)
     command = [sys.executable, "-m", "unet3plus", "train", "--volumes", str(data), "--classes", "liver,tumour",
                "--slices", "labelled", "--epochs", str(epochs), "--batch-size", "2", "--val-split", "0.34",
-               "--out", str(checkpoint.parent), "--no-progress"]
+               "--out", str(run), "--no-progress"] + (["--resume"] if (run / "resume.ckpt").exists() else [])
     began = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     if result.returncode != 0 or not checkpoint.exists():
         raise RuntimeError(f"fine-tuning failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    print(f"fine-tuned in {time.perf_counter() - began:.0f} s ({epochs} epochs on 3 CTs of 24 slices)", flush=True)
+    print(f"fine-tuned in {time.perf_counter() - began:.0f} s (epochs {done + 1}-{epochs} on 3 CTs of 24 slices); "
+          f"validation Dice per epoch: {[row.split(',')[3] for row in metrics.read_text().splitlines()[1:]]}",
+          flush=True)
     return checkpoint
 
 
@@ -312,8 +331,11 @@ def bench_strategies(args: argparse.Namespace) -> None:
     rows = {}
     for strategy in strategies:
         rows[strategy] = run_strategy(checkpoint, volume, strategy, work / f"out-{strategy}", home)
+        if strategy == "fast" and not any("bf16" in note for note in rows[strategy]["notes"]):
+            rows[strategy]["notes"].append("fp32 throughout: no OpenVINO with bf16 on this CPU (the openvino extra)")
         print(f"{strategy}: {rows[strategy]['end_to_end_s']:.1f} s, peak RSS "
-              f"{rows[strategy]['peak_rss'] / 2**30:.2f} GiB", flush=True)
+              f"{rows[strategy]['peak_rss'] / 2**30:.2f} GiB" + "".join(f"\n    {note}" for note in rows[strategy]["notes"]),
+              flush=True)
     exact = rows["exact"]
     truth = [dice(exact["mask"] == label, labels == label) for label in (1, 2)]
     print(f"\nexact against the synthetic truth: Dice liver {truth[0]:.3f}, tumour {truth[1]:.3f} (what the network "
@@ -324,26 +346,6 @@ def bench_strategies(args: argparse.Namespace) -> None:
         agreement = [dice(row["mask"] == label, exact["mask"] == label) for label in (1, 2)]
         print(f"| {strategy} | {row['end_to_end_s']:.1f} | {row['end_to_end_s'] / exact['end_to_end_s']:.2f}x | "
               f"{row['peak_rss'] / 2**30:.2f} | {agreement[0]:.4f} | {agreement[1]:.4f} |")
-
-
-def isa_flags() -> str:
-    """The CPU's vector and matrix instruction sets that matter here (avx2, fma, avx512*, *vnni*, amx*)."""
-    try:
-        flags = next(line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    chosen = [f for f in flags if f in ("avx2", "fma") or f.startswith(("avx512", "amx")) or "vnni" in f]
-    return " ".join(chosen) or "none of avx2/avx512/vnni/amx"
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-        cpus = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("CPU(s)"))
-        return f"{model}, {cpus} CPUs"
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -358,7 +360,7 @@ def main() -> None:
     parser.add_argument("--modes", help="compare predict's strategies instead, e.g. exact,default,fast")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "unet3plus-bench-volume"),
                         help="--modes: folder for the fine-tuned network, the CTs and the ONNX cache (reused)")
-    parser.add_argument("--epochs", type=int, default=6, help="--modes: fine-tuning epochs (default 6)")
+    parser.add_argument("--epochs", type=int, default=14, help="--modes: fine-tuning epochs (default 14)")
     parser.add_argument("--fine-tune-only", action="store_true", help="--modes: make the network and stop")
     args = parser.parse_args()
     if args.modes:
