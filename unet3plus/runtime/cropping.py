@@ -16,10 +16,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..networks import SIZE_MULTIPLE
-from ..transforms.body import CropPlan, body_boxes, coarse_slices, consecutive_runs, crop_plan, organ_slices
-from ..transforms.postprocess import labels_from_probabilities, probabilities_from_logits
 from ..io.prediction import label_names
 from ..metrics.overlap import dice_per_case
+from ..transforms.body import CropPlan, body_boxes, coarse_slices, consecutive_runs, crop_plan, organ_slices
+from ..transforms.postprocess import labels_from_probabilities, probabilities_from_logits
 from .interface import InferenceBackend, forward
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class WindowedNetwork:
         self.model_config = getattr(folded, "model_config", None)
         self._runs: Dict[Tuple[Tuple[int, ...], bool], Callable[[np.ndarray, np.ndarray], np.ndarray]] = {}
         self._exports: Dict[Tuple[int, ...], Any] = {}
+        self._bf16_failed = False  # OpenVINO could not compile it in bf16: fp32 from then on
         self._windows: Dict[Tuple[Tuple[int, int], ...], np.ndarray] = {}
 
     @property
@@ -60,7 +61,7 @@ class WindowedNetwork:
         """Whether ``bf16=True`` runs in bf16: an ONNX export to compile and OpenVINO with bf16 on this CPU."""
         from .openvino_runtime import bf16_engine_available
 
-        return self.onnx and bf16_engine_available()
+        return self.onnx and not self._bf16_failed and bf16_engine_available()
 
     def __call__(self, batch: np.ndarray, size: Tuple[int, int], offset: Tuple[int, int], *,
                  bf16: bool = False) -> np.ndarray:
@@ -84,7 +85,10 @@ class WindowedNetwork:
         if export is None:
             run = _mindspore_run(cell)
         elif bf16:
-            run = _openvino_run(export) or self._runs.get((shape, False)) or self._make(shape, False)
+            run = _openvino_run(export)
+            if run is None:
+                self._bf16_failed = True
+                run = self._runs.get((shape, False)) or self._make(shape, False)
         else:
             run = _onnx_runtime_run(export)
         self._runs[(shape, bf16)] = run
@@ -271,6 +275,9 @@ class PlannedRun:
         if not self.bf16:
             return self.windowed(padded, size, offset)
         logits = self.windowed(padded, size, offset, bf16=True)
+        if not self.windowed.can_run_bf16:  # OpenVINO failed to compile it (warned): these logits are fp32
+            self.bf16 = False
+            return logits
         if self.bf16_agreement is not None:
             return logits
         labels = labels_from_probabilities(probabilities_from_logits(logits[:real]), self.threshold)
