@@ -1,9 +1,9 @@
 """OpenVINO, the optional engine ``predict --fast`` runs in bf16 on CPUs with bf16 units (AVX-512 BF16, AMX).
 
 Why OpenVINO and not ONNX Runtime for bf16: ONNX Runtime's CPU provider has no bf16 convolutions; OpenVINO
-runs the same verified ONNX export with ``INFERENCE_PRECISION_HINT=bf16`` (1.9x fp32 on a 352 x 448 crop on 2
-AMD EPYC cores with AVX-512 BF16, ``benchmarks/RESULTS.md``). Install it with ``pip install -e '.[openvino]'``;
-nothing needs it.
+runs the same verified ONNX export with ``INFERENCE_PRECISION_HINT=bf16``: 1.58x ONNX Runtime's fp32 on a
+352 x 448 crop on 2 AMD EPYC cores with AVX-512 BF16 (``benchmarks/bench_engines.py``, ``benchmarks/RESULTS.md``).
+Install it with ``pip install -e '.[openvino]'``; nothing needs it.
 """
 from __future__ import annotations
 
