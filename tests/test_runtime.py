@@ -93,3 +93,27 @@ def test_convolution_before_import_is_detected_and_warned_once():
 def test_mindspore_imported_first_is_still_capped_without_warning():
     output = late_import_output("import-only")
     assert "capped: True" in output and "unet3plus._runtime:" not in output, output[-2000:]
+
+
+CAP_OWNER = """
+import os, unet3plus
+from unet3plus import _runtime
+with _runtime.without_package_isa_cap():
+    print(_runtime._cap_set_here, os.environ.get("ONEDNN_MAX_CPU_ISA"))
+"""
+
+
+@pytest.mark.parametrize("environment, lifted", [
+    ({}, True),  # set by this process
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2", "UNET3PLUS_SET_ONEDNN_MAX_CPU_ISA": "AVX2"}, True),  # inherited from a parent
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # the user's own: kept, for OpenVINO too
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "UNET3PLUS_SET_ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # changed since
+])
+def test_a_child_process_knows_the_cap_is_the_packages_not_the_users(environment, lifted):
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "UNET3PLUS_SET_ONEDNN_MAX_CPU_ISA")}
+    env.update(environment)
+    result = subprocess.run([sys.executable, "-c", CAP_OWNER], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    owned, value_inside = result.stdout.split()
+    assert owned == str(lifted)
+    assert (value_inside == "None") == lifted

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 DEFAULT_ONEDNN_ISA = "AVX2"
+CAP_MARKER = "UNET3PLUS_SET_ONEDNN_MAX_CPU_ISA"  # the value this package (in this or a parent process) set
 _DNNL_CPU_ISA_AVX2 = 0x7  # dnnl_cpu_isa_avx2 in oneDNN 3.x's C API
 _AVX512_CORE_BIT = 0x20  # set in every dnnl_cpu_isa_t value from avx512_core on
 
@@ -32,11 +33,18 @@ _cap_set_here = False  # whether ONEDNN_MAX_CPU_ISA is this package's default ra
 
 
 def apply_cpu_defaults() -> str:
-    """Set ``ONEDNN_MAX_CPU_ISA`` unless the user already chose a value; return the value in force."""
+    """Set ``ONEDNN_MAX_CPU_ISA`` unless the user already chose a value; return the value in force.
+
+    ``CAP_MARKER`` goes beside it, naming the value this package set: a process started from this one inherits
+    both and so knows the cap is the package's, not the user's (else it would keep it for OpenVINO too, which
+    then loses its bf16 kernels)."""
     global _cap_set_here
-    user_chose = ONEDNN_ISA_VARIABLE in os.environ
+    inherited = os.environ.get(CAP_MARKER) is not None and os.environ.get(CAP_MARKER) == os.environ.get(
+        ONEDNN_ISA_VARIABLE)
+    user_chose = ONEDNN_ISA_VARIABLE in os.environ and not inherited
     value = os.environ.setdefault(ONEDNN_ISA_VARIABLE, DEFAULT_ONEDNN_ISA)
     if not user_chose:
+        os.environ[CAP_MARKER] = value
         _cap_set_here = True
         check_onednn_isa()
     return value
@@ -98,3 +106,27 @@ def check_onednn_isa() -> bool:
             "import unet3plus before any MindSpore computation, or start Python with %s=%s.",
             ONEDNN_ISA_VARIABLE, DEFAULT_ONEDNN_ISA)
     return False
+
+
+def isa_flags() -> str:
+    """The CPU's vector and matrix instruction sets that matter here (avx2, fma, avx512*, *vnni*, amx*), as
+    ``/proc/cpuinfo`` lists them: what engine speeds depend on (and benchmarks print beside every figure)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next(line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    chosen = [f for f in flags if f in ("avx2", "fma") or f.startswith(("avx512", "amx")) or "vnni" in f]
+    return " ".join(chosen) or "none of avx2/avx512/vnni/amx"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine() or "unknown CPU"
+
