@@ -19,6 +19,8 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # benchmarks run from a checkout, installed or not
     sys.path.insert(0, str(REPO_ROOT))
+from unet3plus._runtime import isa_flags  # noqa: E402,F401  (what every figure names beside the CPU)
+
 REFERENCE_DIR = Path(os.environ.get("UNET3PLUS_REFERENCE_DIR", REPO_ROOT.parent / "shared" / "reference"))
 DEFAULT_CHECKPOINT = REFERENCE_DIR / "golden_published_format.ckpt"
 
@@ -89,16 +91,6 @@ def peak_rss_bytes() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def isa_flags() -> str:
-    """The CPU's vector and matrix instruction sets that matter here (avx2, fma, avx512*, *vnni*, amx*)."""
-    try:
-        flags = next(line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    chosen = [f for f in flags if f in ("avx2", "fma") or f.startswith(("avx512", "amx")) or "vnni" in f]
-    return " ".join(chosen) or "none of avx2/avx512/vnni/amx"
 
 
 def cpu_name() -> str:

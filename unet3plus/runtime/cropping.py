@@ -18,15 +18,18 @@ from ..errors import InputError
 from ..networks import SIZE_MULTIPLE
 from ..io.prediction import label_names
 from ..metrics.overlap import dice_per_case
-from ..transforms.body import CropPlan, body_boxes, coarse_slices, consecutive_runs, crop_plan, organ_slices
+from ..transforms.body import (CropPlan, body_boxes, coarse_slices, coarse_step, consecutive_runs, crop_plan,
+                               organ_slices)
 from ..transforms.postprocess import labels_from_probabilities, probabilities_from_logits
+from . import openvino_runtime
+from .engine_choice import choose_engine, machine_key
 from .interface import InferenceBackend, forward
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("exact", "default", "fast")
-FAST_STEP = 4  # --fast's coarse pass looks at every 4th body slice
 BF16_MIN_DICE = 0.99  # --fast keeps bf16 only if its first batch with foreground agrees with fp32 this well
+Run = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (batch, window vector) -> logits
 # A backend's cropped form, kept while the backend lives: the CLI predicts many inputs with one backend, and
 # each would otherwise compile its graphs (or hash the network for its exports) again.
 _WINDOWED: "weakref.WeakKeyDictionary[InferenceBackend, WindowedNetwork]" = weakref.WeakKeyDictionary()
@@ -40,13 +43,14 @@ def check_strategy(strategy: str) -> str:
 
 class WindowedNetwork:
     """A folded network run on crops through ``PositionedUNet3Plus``: one compiled graph (MindSpore) or one
-    cached, verified ONNX export (ONNX Runtime) per batch shape, which every crop offset goes through (the
-    matrices are an input; see ``lean_conv.upsample_then_conv3x3`` for why they must be)."""
+    cached, verified ONNX export (run by ONNX Runtime or OpenVINO) per batch shape, which every crop offset goes
+    through (the matrices are an input; see ``lean_conv.upsample_then_conv3x3`` for why they must be)."""
 
     def __init__(self, folded: Any, *, onnx: bool, cache_dir: Any = None) -> None:
         self.folded, self.onnx, self.cache_dir = folded, onnx, cache_dir
         self.model_config = getattr(folded, "model_config", None)
-        self._runs: Dict[Tuple[Tuple[int, ...], bool], Callable[[np.ndarray, np.ndarray], np.ndarray]] = {}
+        self._runs: Dict[Tuple[Tuple[int, ...], str], Run] = {}
+        self.engines: Dict[Tuple[int, ...], str] = {}  # batch shape -> the engine its fp32 run is on
         self._exports: Dict[Tuple[int, ...], Any] = {}
         self._bf16_failed = False  # OpenVINO could not compile it in bf16: fp32 from then on
         self._windows: Dict[Tuple[Tuple[int, int], ...], np.ndarray] = {}
@@ -59,40 +63,58 @@ class WindowedNetwork:
     @property
     def can_run_bf16(self) -> bool:
         """Whether ``bf16=True`` runs in bf16: an ONNX export to compile and OpenVINO with bf16 on this CPU."""
-        from .openvino_runtime import bf16_engine_available
-
-        return self.onnx and not self._bf16_failed and bf16_engine_available()
+        return self.onnx and not self._bf16_failed and openvino_runtime.bf16_engine_available()
 
     def __call__(self, batch: np.ndarray, size: Tuple[int, int], offset: Tuple[int, int], *,
                  bf16: bool = False) -> np.ndarray:
         """Logits of ``batch`` (``N x C x h x w``), the crop at ``offset`` of slices zero-padded to ``size``;
-        ``bf16``: in bf16 where :attr:`can_run_bf16`, else in fp32."""
+        ``bf16``: in bf16 where :attr:`can_run_bf16`, else in fp32 (on the engine in :attr:`engines`)."""
         from ..networks.fusion import window_vector
 
         crop = tuple(batch.shape[2:])
         key = (tuple(size), tuple(offset), crop)
         if key not in self._windows:
             self._windows[key] = window_vector(size, offset, crop)
-        run_key = (tuple(batch.shape), bool(bf16 and self.can_run_bf16))
-        run = self._runs.get(run_key) or self._make(*run_key)
-        return run(np.ascontiguousarray(batch, dtype=np.float32), self._windows[key])
+        batch, windows = np.ascontiguousarray(batch, dtype=np.float32), self._windows[key]
+        precision = "bf16" if bf16 and self.can_run_bf16 else "fp32"
+        run = self._runs.get((batch.shape, precision))
+        return run(batch, windows) if run is not None else self._make(batch.shape, precision, batch, windows)
 
-    def _make(self, shape: Tuple[int, ...], bf16: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def _make(self, shape: Tuple[int, ...], precision: str, batch: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Makes and keeps the run for ``shape`` at ``precision``; ``batch``'s logits (the first of that shape)."""
         from ..networks.fusion import PositionedUNet3Plus
 
         cell = PositionedUNet3Plus(self.folded, shape[2:])
         export = self._export(cell, shape) if self.onnx else None
         if export is None:
-            run = _mindspore_run(cell)
-        elif bf16:
-            run = _openvino_run(export)
-            if run is None:
-                self._bf16_failed = True
-                run = self._runs.get((shape, False)) or self._make(shape, False)
-        else:
-            run = _onnx_runtime_run(export)
-        self._runs[(shape, bf16)] = run
-        return run
+            run = self._runs[(shape, precision)] = _mindspore_run(cell)
+            self.engines[shape] = "MindSpore"
+            return run(batch, windows)
+        if precision == "bf16":
+            run = _openvino_run(export, "bf16")
+            if run is not None:
+                self._runs[(shape, precision)] = run
+                return run(batch, windows)
+            self._bf16_failed = True
+            fp32 = self._runs.get((shape, "fp32"))
+            if fp32 is not None:
+                return fp32(batch, windows)
+        return self._fp32(export, shape, batch, windows)
+
+    def _fp32(self, export: Any, shape: Tuple[int, ...], batch: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Keeps the fp32 run of ``shape`` on ONNX Runtime, or on OpenVINO where it is installed and was the faster
+        on this CPU (``engine_choice``: timed once per export and machine, then remembered); ``batch``'s logits."""
+        import onnxruntime
+
+        makers = {"ONNX Runtime": lambda: _onnx_runtime_run(export)}
+        versions = {"onnxruntime": onnxruntime.__version__}
+        if openvino_runtime.engine_available():
+            makers["OpenVINO"] = lambda: _openvino_run(export, "f32")
+            versions["openvino"] = openvino_runtime.engine_version()
+        name, run, logits = choose_engine(makers, machine_key(export.sha256, versions), batch, windows,
+                                          cache_dir=self.cache_dir, what=f"{shape[2]} x {shape[3]} crops")
+        self._runs[(shape, "fp32")], self.engines[shape] = run, name
+        return logits
 
     def _export(self, cell: Any, shape: Tuple[int, ...]) -> Any:
         """The verified cached ONNX export of the cropped network for ``shape``, or None where exporting
@@ -112,18 +134,17 @@ class WindowedNetwork:
         return self._exports[shape]
 
 
-def _openvino_run(export: Any) -> Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    from .openvino_runtime import OpenVinoModel
-
+def _openvino_run(export: Any, precision: str) -> Optional[Run]:
     try:
-        return OpenVinoModel(export, "bf16")
-    except Exception as error:  # e.g. an OpenVINO this process started under another oneDNN cap: fp32 answers
-        logger.warning("OpenVINO cannot compile the cropped network in bf16 (%s); running fp32 instead",
-                       " ".join(str(error).split())[-300:] or type(error).__name__)
+        model = openvino_runtime.OpenVinoModel(export, precision)
+    except Exception as error:  # e.g. an OpenVINO this process started under another oneDNN cap: ONNX Runtime
+        logger.warning("OpenVINO cannot compile the cropped network in %s (%s); running fp32 on ONNX Runtime "
+                       "instead", precision, " ".join(str(error).split())[-300:] or type(error).__name__)
         return None
+    return model
 
 
-def _onnx_runtime_run(export: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _onnx_runtime_run(export: Any) -> Run:
     from .onnx_runtime import OnnxRuntimeBackend
 
     session = OnnxRuntimeBackend(export).session
@@ -131,7 +152,7 @@ def _onnx_runtime_run(export: Any) -> Callable[[np.ndarray, np.ndarray], np.ndar
     return lambda batch, windows: session.run(None, {names[0]: batch, names[1]: windows})[0]
 
 
-def _mindspore_run(cell: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _mindspore_run(cell: Any) -> Run:
     import mindspore as ms
 
     def forward_cell(x, windows):
@@ -177,10 +198,11 @@ class PlannedRun:
 
     def __init__(self, windowed: Optional[WindowedNetwork], runner: InferenceBackend,
                  prepare: Callable[[int, int], np.ndarray], volume: np.ndarray, size: Tuple[int, int], batch: int,
-                 strategy: str, threshold: float, class_names: Tuple[str, ...] = ()) -> None:
+                 strategy: str, threshold: float, class_names: Tuple[str, ...] = (),
+                 slice_spacing: Optional[float] = None) -> None:
         self.windowed, self.runner, self.prepare, self.volume = windowed, runner, prepare, volume
         self.size, self.batch, self.strategy, self.threshold = tuple(size), batch, strategy, threshold
-        self.class_names = class_names
+        self.class_names, self.slice_spacing = class_names, slice_spacing
         self.plans: list = []
         # --fast runs the crops in bf16 where OpenVINO has bf16 on this CPU, once a batch agreed with fp32
         self.bf16 = strategy == "fast" and windowed is not None and windowed.can_run_bf16
@@ -197,7 +219,8 @@ class PlannedRun:
             everything = CropPlan(self.size, self.size, (((0,), (0, 0)),))
         done = np.zeros(n_slices, bool)
         if fast:
-            coarse = coarse_slices(boxes, FAST_STEP)
+            step = coarse_step(self.slice_spacing)
+            coarse = coarse_slices(boxes, step)
             found = []
             for start, scores in self._run(self._subplan(boxes, everything, coarse)):
                 found.append(labels_from_probabilities(scores, self.threshold).reshape(len(scores), -1).any(1))
@@ -205,7 +228,7 @@ class PlannedRun:
                 yield start, scores
             found = np.concatenate(found) if found else np.zeros(0, bool)
             ran = np.flatnonzero(done)
-            organ = organ_slices(ran, found, n_slices, FAST_STEP)
+            organ = organ_slices(ran, found, n_slices, step)
             plan = self._subplan(boxes, everything, np.setdiff1d(organ, ran))
         else:
             plan = everything

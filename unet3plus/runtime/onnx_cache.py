@@ -18,7 +18,8 @@ bytes, never the path, so a file swapped after the check is an error, not anothe
 Size: at most ``UNET3PLUS_ONNX_CACHE_MAX_MB`` megabytes (default 1024; about 7 MB per input shape of the
 published network). After an export is added, the least recently used entries (last use: the sidecar's
 modification time, renewed on every use) are removed until the rest fit; the new one is always kept.
-``unet3plus cache list`` shows the entries and ``unet3plus cache clean --onnx`` removes them.
+``unet3plus cache list`` shows the entries and ``unet3plus cache clean --onnx`` removes them. With an entry go
+the records ``runtime.engine_choice`` keeps of which engine ran it faster on this machine (``engine-choices/``).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from ..hub.download import VerifiedPath, resolve_cache_dir, sha256_of, verified_
 logger = logging.getLogger(__name__)
 
 CACHE_SUBDIR = "onnx"
+CHOICES_SUBDIR = "engine-choices"  # runtime.engine_choice's records of which engine runs an export fastest here
 FORMAT_VERSION = 1  # bump when the entry layout or the export itself changes
 TOLERANCE = 1e-4  # max |ONNX Runtime - MindSpore| logit difference accepted at export
 MAX_MB_VARIABLE = "UNET3PLUS_ONNX_CACHE_MAX_MB"
@@ -82,6 +84,11 @@ def _digest(key: Dict[str, Any]) -> str:
 
 def onnx_cache_dir(cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None) -> Path:
     return resolve_cache_dir(cache_dir) / CACHE_SUBDIR
+
+
+def engine_choice_path(export_sha256: str, machine: str, cache_dir=None) -> Path:
+    """Where the engine chosen for the export with that SHA-256 on the machine with digest ``machine`` is kept."""
+    return onnx_cache_dir(cache_dir) / CHOICES_SUBDIR / f"{export_sha256}-{machine}.json"
 
 
 def entry_paths(key: Dict[str, Any], cache_dir=None) -> Tuple[Path, Path]:
@@ -231,9 +238,10 @@ class OnnxEntry:
 
     def __init__(self, model: Path) -> None:
         self.path, self.sidecar = model, model.with_suffix(".json")
+        self.sha256: Optional[str] = None
         try:
             metadata = json.loads(self.sidecar.read_text())
-            key = metadata["key"]
+            key, self.sha256 = metadata["key"], metadata.get("sha256")
             self.source = (f"export of network {str(key['network_sha256'])[:12]}... for input "
                            + " x ".join(map(str, key["input_shape"])))
         except (OSError, ValueError, KeyError, TypeError):
@@ -250,8 +258,12 @@ class OnnxEntry:
         return "ok (SHA-256)" if problem is None else f"CORRUPT ({problem}; rebuilt on use)"
 
     def remove(self) -> None:
-        for path in (self.sidecar, self.path):  # the sidecar first: it never vouches for a missing file
+        """The sidecar first (it never vouches for a missing file), the file, then the export's engine choices."""
+        for path in (self.sidecar, self.path):
             path.unlink(missing_ok=True)
+        if self.sha256:
+            for record in (self.path.parent / CHOICES_SUBDIR).glob(f"{self.sha256}-*.json"):
+                record.unlink(missing_ok=True)
 
 
 def onnx_entries(cache_dir=None) -> List[OnnxEntry]:

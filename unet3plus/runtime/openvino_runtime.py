@@ -1,4 +1,6 @@
-"""OpenVINO, the optional engine ``predict --fast`` runs in bf16 on CPUs with bf16 units (AVX-512 BF16, AMX).
+"""OpenVINO, the optional engine ``predict --fast`` runs in bf16 on CPUs with bf16 units (AVX-512 BF16, AMX),
+and that ``predict``'s cropped strategies run in fp32 where it is the faster engine on this CPU (measured per
+crop shape: ``runtime.cropping.fastest_engine``).
 
 Why OpenVINO and not ONNX Runtime for bf16: ONNX Runtime's CPU provider has no bf16 convolutions; OpenVINO
 runs the same verified ONNX export with ``INFERENCE_PRECISION_HINT=bf16``: 1.58x ONNX Runtime's fp32 on a
@@ -20,12 +22,28 @@ logger = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
-def bf16_engine_available() -> bool:
-    """True where OpenVINO is installed and reports bf16 on this CPU (``OPTIMIZATION_CAPABILITIES``)."""
+def engine_available() -> bool:
+    """True where OpenVINO is installed (the ``openvino`` extra)."""
     try:
-        import openvino
+        import openvino  # noqa: F401
     except ImportError:
         return False
+    return True
+
+
+def engine_version() -> str:
+    import openvino
+
+    return getattr(openvino, "__version__", None) or openvino.get_version()
+
+
+@functools.lru_cache(maxsize=1)
+def bf16_engine_available() -> bool:
+    """True where OpenVINO is installed and reports bf16 on this CPU (``OPTIMIZATION_CAPABILITIES``)."""
+    if not engine_available():
+        return False
+    import openvino
+
     try:
         with without_package_isa_cap():  # OpenVINO's CPU plugin starts here, seeing the CPU's real units
             return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -39,6 +57,7 @@ class OpenVinoModel:
     OpenVINO for the CPU at ``precision`` (``"bf16"`` or ``"f32"``); called with the model's inputs in order."""
 
     def __init__(self, model: Any, precision: str = "bf16") -> None:
+        # The hint is always set: on CPUs with AMX, OpenVINO's default for "CPU" is bf16, not f32.
         import openvino
 
         data, _ = session_source(model)
