@@ -169,3 +169,16 @@ def test_onnx_export_of_the_cropped_network_serves_every_offset(network, tmp_pat
         np.testing.assert_allclose(onnx(piece, (128, 128), (top, left)), mindspore(piece, (128, 128), (top, left)),
                                    atol=1e-4)
     assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1
+
+
+def test_fast_coarse_pass_steps_in_millimetres_from_the_files_slice_spacing(monkeypatch):
+    from unet3plus.io import Volume
+    from unet3plus.runtime import cropping
+
+    assert [body.coarse_step(s) for s in (2.0, 5.0, 0.7, None, 0.0)] == [8, 3, 23, 4, 4]
+    seen = []
+    monkeypatch.setattr(cropping, "coarse_step", lambda spacing: seen.append(spacing) or body.coarse_step(spacing))
+    volume = synthetic_ct(n_slices=40)
+    predict(HotVoxels(), Volume(name="ct", kind="volume", data=volume, spacing=(2.5, 0.8, 0.8)), strategy="fast")
+    predict(HotVoxels(), volume, strategy="fast")  # an array states no spacing
+    assert seen == [2.5, None]

@@ -186,7 +186,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
             answer across releases. ``"default"``: slices without a body are background and, on CTs of
             enough slices whose body is clearly smaller than the slice, the network sees only the body box
             plus a margin, with the full slice's up-sampling (Dice >= 0.999 against exact). ``"fast"``: a
-            coarse pass over every 4th body slice finds the organ's slices, and only those and their
+            coarse pass over a body slice every 16 mm finds the organ's slices, and only those and their
             neighbours run (at most 1% Dice below exact). Skipped parts' probabilities are background.
         resample: slices whose in-plane spacing lies outside the model's training range are resampled into it
             before the network and the mask comes back on the input's grid (``transforms.spacing``).
@@ -218,7 +218,7 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
             batches = _scores(runner, prepare, n_slices, batch, size, preset)
         else:
             batches = iter(PlannedRun(windowed_network(runner, backend), runner, prepare, volume, size, batch,
-                                      strategy, threshold, class_names))
+                                      strategy, threshold, class_names, (source.spacing or (None,))[0]))
         first = next(batches)
         channels = first[1].shape[1]
         with _probability_store(True if image else probabilities, (n_slices, channels, height, width),
