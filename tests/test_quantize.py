@@ -101,3 +101,29 @@ def test_quantize_without_the_extra_names_it(monkeypatch, tmp_path, capsys):
 def test_quantize_option_mistakes(tmp_path, capsys, extra, message):
     assert main(["export", "--out", str(tmp_path / "m.onnx"), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_model_of_two_inputs_calibrates_on_tuples_feeding_both(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    from unet3plus.export.quantize import quantize_onnx
+
+    weight = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 2, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Add", ["c", "shift"], ["y"])],
+        "two_inputs", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8]),
+                       helper.make_tensor_value_info("shift", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], initializer=[weight])
+    fp32 = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(fp32))
+    rng = np.random.default_rng(1)
+    batches = [(rng.random((1, 2, 8, 8), dtype=np.float32), rng.random((1, 4, 8, 8), dtype=np.float32))
+               for _ in range(3)]
+    int8 = quantize_onnx(fp32, tmp_path / "two-int8.onnx", batches, op_types=["Conv"])
+    assert any(node.op_type == "QuantizeLinear" for node in onnx.load(str(int8)).graph.node)
+    inputs = {"x": batches[0][0], "shift": batches[0][1]}
+    expected, = onnxruntime.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, inputs)
+    got, = onnxruntime.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, inputs)
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()

@@ -90,11 +90,13 @@ def typical_slices(preset: Any, size: Tuple[int, int], n_slices: int, seed: int 
     return np.concatenate([preset(np.round(image * 255).astype(np.uint8)) for image in images])
 
 
-def quantize_onnx(fp32_path: PathLike, int8_path: PathLike, calibration: Sequence[np.ndarray], *,
-                  overwrite: bool = False, per_channel: bool = True,
+def quantize_onnx(fp32_path: PathLike, int8_path: PathLike,
+                  calibration: Sequence[Union[np.ndarray, Tuple[np.ndarray, ...]]], *, overwrite: bool = False,
+                  per_channel: bool = True,
                   op_types: Optional[Sequence[str]] = None, progress: bool = False) -> Path:
     """Write the QDQ int8 version of the fp32 ONNX model ``fp32_path``, calibrated (min/max) on the
-    ``calibration`` batches (each of the model's input shape). Written atomically. ``progress``: a bar over
+    ``calibration`` batches (each of the model's input shape; for a model of several inputs, a tuple with one
+    array per input, e.g. a cropped network's window vector). Written atomically. ``progress``: a bar over
     the calibration batches (stderr)."""
     quantization = quantization_module()
     int8_path = Path(int8_path)
@@ -106,7 +108,8 @@ def quantize_onnx(fp32_path: PathLike, int8_path: PathLike, calibration: Sequenc
         raise InputError("no calibration inputs; pass --calibration FILES or leave it out for the preset's typical inputs")
     import onnxruntime
 
-    input_name = onnxruntime.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    input_names = [model_input.name for model_input in
+                   onnxruntime.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()]
 
     class Reader(quantization.CalibrationDataReader):
         def __init__(self, bar: Any) -> None:
@@ -118,7 +121,10 @@ def quantize_onnx(fp32_path: PathLike, int8_path: PathLike, calibration: Sequenc
             if self._given:  # the previous batch has been run through the model by now
                 self._bar.update(1)
             self._given += 1
-            return None if batch is None else {input_name: np.ascontiguousarray(batch, np.float32)}
+            if batch is None:
+                return None
+            inputs = batch if isinstance(batch, tuple) else (batch,)
+            return {name: np.ascontiguousarray(value, np.float32) for name, value in zip(input_names, inputs)}
 
     prepared = create_partial(int8_path)  # only the int8 file is kept
     try:
