@@ -325,6 +325,11 @@ def bench_strategies(args: argparse.Namespace) -> None:
     exports = sorted(round(json.loads(p.read_text()).get("export_seconds", 0), 1) for p in (home / "onnx").glob("*.json"))
     print(f"warm-up on 24 slices: {time.perf_counter() - began:.0f} s; ONNX export seconds per shape (once, "
           f"cached): {exports}", flush=True)
+    for record in sorted((home / "onnx" / "engine-choices").glob("*.json")):  # runtime/engine_choice.py
+        choice = json.loads(record.read_text())
+        print(f"fp32 engine chosen in the warm-up for export {record.name[:12]}...: {choice['engine']} ("
+              + ", ".join(f"{name} {1000 * s:.0f} ms" for name, s in choice["seconds"].items()) + " per call)",
+              flush=True)
     hu, labels = abdominal_ct(args.size, slices, seed=7)
     volume = work / f"ct-{args.size}-{slices}.nii.gz"
     save_nifti(volume, hu)
@@ -344,7 +349,7 @@ def bench_strategies(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|")
     for strategy, row in rows.items():
         agreement = [dice(row["mask"] == label, exact["mask"] == label) for label in (1, 2)]
-        print(f"| {strategy} | {row['end_to_end_s']:.1f} | {row['end_to_end_s'] / exact['end_to_end_s']:.2f}x | "
+        print(f"| {strategy} | {row['end_to_end_s']:.1f} | {row['end_to_end_s'] / exact['end_to_end_s']:.3f}x | "
               f"{row['peak_rss'] / 2**30:.2f} | {agreement[0]:.4f} | {agreement[1]:.4f} |")
 
 
