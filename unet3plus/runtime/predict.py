@@ -125,9 +125,10 @@ def _probability_store(where: Union[bool, str, "os.PathLike[str]"], shape: Tuple
 
 
 def _scores(runner: InferenceBackend, prepare: Callable[[int, int], np.ndarray], n_slices: int, batch: int,
-            size: Tuple[int, int], preset: InputPreset) -> Iterator[Tuple[int, np.ndarray]]:
-    """``(start, probabilities)`` for each batch of slices, through one zero-padded buffer of a fixed shape
-    ``batch x C x H' x W'`` (padding rows and margins stay zero), cropped back to the real slices."""
+            size: Tuple[int, int], preset: InputPreset) -> Iterator[Tuple[int, np.ndarray, None]]:
+    """``(start, probabilities, None)`` for each batch of slices (the labels are left to the caller), through one
+    zero-padded buffer of a fixed shape ``batch x C x H' x W'`` (padding rows and margins stay zero), cropped
+    back to the real slices."""
     padded = None
     for start in range(0, n_slices, batch):
         chunk = prepare(start, min(start + batch, n_slices))
@@ -140,7 +141,7 @@ def _scores(runner: InferenceBackend, prepare: Callable[[int, int], np.ndarray],
             padded = np.zeros((batch, channels) + size, np.float32)
         padded[:real, :, :height, :width] = chunk
         padded[real:] = 0.0
-        yield start, probabilities_from_logits(forward(runner, padded)[:real, :, :height, :width])
+        yield start, probabilities_from_logits(forward(runner, padded)[:real, :, :height, :width]), None
 
 
 def default_batch_size(height: int, width: int) -> int:
@@ -223,8 +224,9 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         channels = first[1].shape[1]
         with _probability_store(True if image else probabilities, (n_slices, channels, height, width),
                                 np.dtype(np.float32) if image else dtype) as store:
-            for start, scores in itertools.chain([first], batches):
-                mask[start:start + len(scores)] = labels_from_probabilities(scores, threshold)
+            for start, scores, labels in itertools.chain([first], batches):
+                mask[start:start + len(scores)] = labels_from_probabilities(scores, threshold) if labels is None \
+                    else labels
                 if store is not None:
                     store[start:start + len(scores)] = scores
                 bar.update(len(scores))
