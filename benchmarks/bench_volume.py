@@ -336,8 +336,6 @@ def bench_strategies(args: argparse.Namespace) -> None:
     rows = {}
     for strategy in strategies:
         rows[strategy] = run_strategy(checkpoint, volume, strategy, work / f"out-{strategy}", home)
-        if strategy == "fast" and not any("bf16" in note for note in rows[strategy]["notes"]):
-            rows[strategy]["notes"].append("fp32 throughout: no OpenVINO with bf16 on this CPU (the openvino extra)")
         print(f"{strategy}: {rows[strategy]['end_to_end_s']:.1f} s, peak RSS "
               f"{rows[strategy]['peak_rss'] / 2**30:.2f} GiB" + "".join(f"\n    {note}" for note in rows[strategy]["notes"]),
               flush=True)

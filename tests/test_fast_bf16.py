@@ -63,3 +63,15 @@ def test_fast_keeps_bf16_only_after_the_first_foreground_batch_agrees_with_fp32(
         fp32 = predict(network, volume, strategy="fast", backend="auto")
         np.testing.assert_array_equal(fast.mask, fp32.mask)
         assert not [record for record in caplog.records if CALIBRATION in record.getMessage()]
+
+
+@pytest.mark.parametrize("installed, reason", [(True, "OpenVINO reports no bf16 units on this CPU"),
+                                               (False, "OpenVINO is not installed (pip install -e '.[openvino]'")])
+def test_fast_says_why_it_runs_fp32(network, isolated_cache, monkeypatch, caplog, installed, reason):
+    monkeypatch.setattr(openvino_runtime, "bf16_engine_available", lambda: False)
+    monkeypatch.setattr(openvino_runtime, "engine_available", lambda: installed)
+    with caplog.at_level(logging.INFO, logger="unet3plus.runtime.cropping"):
+        predict(network, synthetic_ct(n_slices=10), strategy="fast", backend="auto")
+    lines = [record.getMessage() for record in caplog.records if "--fast: fp32 throughout" in record.getMessage()]
+    assert len(lines) == 1 and reason in lines[0], lines
+    assert not [record for record in caplog.records if CALIBRATION in record.getMessage()]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
+from .._optional import install_hint
 from ..errors import InputError
 from ..networks import SIZE_MULTIPLE
 from ..io.prediction import label_names
@@ -136,12 +137,12 @@ class WindowedNetwork:
 
 def _openvino_run(export: Any, precision: str) -> Optional[Run]:
     try:
-        model = openvino_runtime.OpenVinoModel(export, precision)
-    except Exception as error:  # e.g. an OpenVINO this process started under another oneDNN cap: ONNX Runtime
-        logger.warning("OpenVINO cannot compile the cropped network in %s (%s); running fp32 on ONNX Runtime "
-                       "instead", precision, " ".join(str(error).split())[-300:] or type(error).__name__)
+        return openvino_runtime.OpenVinoModel(export, precision)
+    except Exception as error:  # e.g. an OpenVINO this process started under another oneDNN cap
+        logger.warning("OpenVINO cannot compile the cropped network in %s (%s); running %s instead", precision,
+                       " ".join(str(error).split())[-300:] or type(error).__name__,
+                       "fp32" if precision == "bf16" else "ONNX Runtime")
         return None
-    return model
 
 
 def _onnx_runtime_run(export: Any) -> Run:
@@ -219,6 +220,8 @@ class PlannedRun:
         if not everything.batches:  # no body anywhere: the first slice, whole, tells the classes
             everything = CropPlan(self.size, self.size, (((0,), (0, 0)),))
         done = np.zeros(n_slices, bool)
+        if fast and not self.bf16:
+            logger.info("--fast: fp32 throughout: %s", self._why_not_bf16())
         if fast:
             step = coarse_step(self.slice_spacing)
             coarse = coarse_slices(boxes, step)
@@ -240,6 +243,14 @@ class PlannedRun:
             for first in range(0, len(run), self.batch):  # a batch at a time, for memory
                 n = len(run[first:first + self.batch])
                 yield int(run[first]), self._background(n), np.zeros((n,) + self.volume.shape[1:], np.uint8)
+
+    def _why_not_bf16(self) -> str:
+        if self.windowed is None or not self.windowed.onnx:
+            return "bf16 runs through OpenVINO on the ONNX export, and this network runs on MindSpore"
+        if not openvino_runtime.engine_available():
+            return (f"OpenVINO is not installed ({install_hint('openvino')} for bf16 on CPUs with AVX-512 BF16 "
+                    "or AMX)")
+        return "OpenVINO reports no bf16 units on this CPU"
 
     def _subplan(self, boxes: np.ndarray, everything: CropPlan, slices: np.ndarray) -> CropPlan:
         """The plan for ``slices`` only, with the whole CT's crop shape (one graph or export serves both)."""

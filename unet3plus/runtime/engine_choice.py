@@ -1,12 +1,12 @@
 """Which installed fp32 engine runs an ONNX export on this machine: timed once, then remembered.
 
-ONNX Runtime and OpenVINO rank differently on different CPUs (OpenVINO fp32 was 1.07-1.12x ONNX Runtime on
+ONNX Runtime and OpenVINO rank differently on different CPUs (OpenVINO fp32 was 1.06-1.11x ONNX Runtime on
 2 AMD EPYC cores with AVX-512; ``benchmarks/bench_engines.py``), so ``predict``'s cropped strategies time
 both on the first batch of a crop shape and keep the faster. The choice is written to
-``<cache>/onnx/engine-choices/`` (removed with its export), keyed by the export's SHA-256, the CPU (model, instruction sets, CPUs this
-process may use) and the engines' versions: later runs on this machine use the same engine without timing
-again, so the same CT gives the same mask run after run. A cache that cannot be written only means timing
-again next time.
+``<cache>/onnx/engine-choices/`` (removed with its export), keyed by the export's SHA-256, the CPU (model,
+instruction sets, CPUs this process may use) and the engines' versions: later runs on this machine use the
+same engine without timing again, so the same CT gives the same mask run after run. A cache that cannot be
+written only means timing again next time.
 """
 from __future__ import annotations
 
