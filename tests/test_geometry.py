@@ -127,6 +127,10 @@ def test_series_and_nifti_of_one_grid_give_one_prediction(tmp_path, orientation)
     assert set(np.unique(from_nifti.mask).tolist()) == {0, 1, 2}  # the test can see a mirrored input
     np.testing.assert_array_equal(from_series.mask, from_nifti.mask)
     np.testing.assert_allclose(from_series.probabilities, from_nifti.probabilities, atol=1e-6)
+    fast = [predict(backend, source, preset="standard", strategy="fast").mask  # its coarse step is in mm
+            for source in (tmp_path / "series", nifti_path)]
+    assert set(np.unique(fast[1]).tolist()) == {0, 1, 2}
+    np.testing.assert_array_equal(fast[0], fast[1])
 
     # outputs go back on the input's own grid: identical files for the two inputs
     written_series = write_prediction(from_series, tmp_path / "out_series", probabilities=True)
