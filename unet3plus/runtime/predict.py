@@ -186,7 +186,8 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         strategy: for CT volumes (``docs/whole-ct.md``). ``"exact"``: every whole slice, the reference, the same
             answer across releases. ``"default"``: slices without a body are background and, on CTs of
             enough slices whose body is clearly smaller than the slice, the network sees only the body box
-            plus a margin, with the full slice's up-sampling (Dice >= 0.999 against exact). ``"fast"``: a
+            plus a margin, with the full slice's up-sampling, on the fp32 engine this machine runs fastest
+            (``runtime.engine_choice``; Dice >= 0.999 against exact). ``"fast"``: a
             coarse pass over a body slice every 16 mm finds the organ's slices, and only those and their
             neighbours run (at most 1% Dice below exact). Skipped parts' probabilities are background.
         resample: slices whose in-plane spacing lies outside the model's training range are resampled into it
