@@ -65,13 +65,28 @@ def test_fast_keeps_bf16_only_after_the_first_foreground_batch_agrees_with_fp32(
         assert not [record for record in caplog.records if CALIBRATION in record.getMessage()]
 
 
-@pytest.mark.parametrize("installed, reason", [(True, "OpenVINO reports no bf16 units on this CPU"),
-                                               (False, "OpenVINO is not installed (pip install -e '.[openvino]'")])
-def test_fast_says_why_it_runs_fp32(network, isolated_cache, monkeypatch, caplog, installed, reason):
-    monkeypatch.setattr(openvino_runtime, "bf16_engine_available", lambda: False)
+class FakeWindowed:
+    """A cropped network's stand-in: no export, no engine, background logits (the reason is logged first)."""
+    onnx, can_run_bf16 = True, False
+
+    def __call__(self, batch, size, offset, bf16=False):
+        return np.zeros((batch.shape[0], 3) + batch.shape[2:], np.float32)
+
+
+@pytest.mark.parametrize("onnx, installed, reason", [
+    (True, True, "OpenVINO reports no bf16 units on this CPU"),
+    (True, False, "OpenVINO is not installed (pip install -e '.[openvino]'"),
+    (False, True, "this network runs on MindSpore")])
+def test_fast_says_why_it_runs_fp32(monkeypatch, caplog, onnx, installed, reason):
+    from unet3plus.transforms.presets import get_preset
+
     monkeypatch.setattr(openvino_runtime, "engine_available", lambda: installed)
+    volume = synthetic_ct(n_slices=10)
+    windowed = FakeWindowed()
+    windowed.onnx = onnx
+    run = cropping.PlannedRun(windowed, None, lambda a, b: get_preset("lits2017").slices(volume, a, b), volume,
+                              volume.shape[1:], 1, "fast", 0.5)
     with caplog.at_level(logging.INFO, logger="unet3plus.runtime.cropping"):
-        predict(network, synthetic_ct(n_slices=10), strategy="fast", backend="auto")
+        assert sum(len(scores) for _, scores, _ in run) == len(volume)
     lines = [record.getMessage() for record in caplog.records if "--fast: fp32 throughout" in record.getMessage()]
     assert len(lines) == 1 and reason in lines[0], lines
-    assert not [record for record in caplog.records if CALIBRATION in record.getMessage()]
