@@ -1,10 +1,13 @@
 """It learns: from scratch, a few epochs on tiny synthetic organs lift held-out Dice far above its start."""
 from __future__ import annotations
 
+import pytest
+
 from unet3plus.data import DataOptions, SegmentationDataset, synthetic_organs
 from unet3plus.training import TrainConfig, Trainer
 
 
+@pytest.mark.slow  # half a minute of training
 def test_held_out_dice_rises_well_above_its_start(tmp_path):
     options = DataOptions(in_channels=1)
     train_data = SegmentationDataset.from_arrays(*synthetic_organs(24, (32, 32), seed=1, empty_fraction=0), options)

@@ -1,6 +1,7 @@
 """Training on volumes end to end: from scratch on synthetic CT, scored per case in 3-D; head transfer; CLI errors."""
 from __future__ import annotations
 
+import pytest
 from volume_data import write_lits
 
 from unet3plus.cli import main
@@ -12,6 +13,7 @@ from unet3plus.training import TrainConfig, Trainer
 LIVER_TUMOUR = VolumeOptions(classes=("liver", "tumour"), preset="standard", sampling="any-foreground")
 
 
+@pytest.mark.slow  # about a minute of training
 def test_from_scratch_held_out_per_case_liver_and_tumour_dice(tmp_path):
     train_data = VolumeDataset.from_folder(write_lits(tmp_path / "train", 3), options=LIVER_TUMOUR)
     held_out = VolumeDataset.from_folder(write_lits(tmp_path / "val", 2, first_seed=100), options=LIVER_TUMOUR)
