@@ -91,3 +91,14 @@ def test_the_record_names_the_cpu_and_engine_versions():
     key = machine_key("00" * 32, {"onnxruntime": "1.0"})
     assert key["cpu"] and key["isa"] and key["cpus"] >= 1 and key["engines"] == {"onnxruntime": "1.0"}
     assert engine_choice.ROUNDS >= 2  # one warm-up call that is not counted
+
+
+def test_the_cli_shows_the_engine_choice(golden_checkpoint, tmp_path, capsys):
+    from unet3plus.cli import main
+
+    np.save(tmp_path / "v.npy", np.zeros((3, 32, 32), np.float32))
+    assert main(["predict", str(tmp_path / "v.npy"), "--checkpoint", str(golden_checkpoint), "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 0
+    capsys.readouterr()
+    logging.getLogger("unet3plus.runtime.engine_choice").info("fp32 engine for 32 x 32 crops on this CPU: a test")
+    assert "fp32 engine for 32 x 32 crops on this CPU: a test" in capsys.readouterr().err

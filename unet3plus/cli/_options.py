@@ -79,7 +79,8 @@ def inference_model(args: argparse.Namespace):
     from ..runtime.backends import default_backend_name
 
     args.backend = args.backend or default_backend_name()
-    show_info("unet3plus.runtime.backends", "unet3plus.runtime.onnx_cache", "unet3plus.runtime.cropping")
+    show_info("unet3plus.runtime.backends", "unet3plus.runtime.onnx_cache", "unet3plus.runtime.cropping",
+              "unet3plus.runtime.engine_choice")
     if args.backend == "onnxruntime" or (args.backend == "auto" and args.onnx_model):
         if not args.onnx_model:
             raise InputError("--backend onnxruntime needs --onnx-model PATH; make one with "
