@@ -2,17 +2,18 @@
 
 Why: ``predict``'s cropped strategies run the faster fp32 engine of this machine (``runtime/engine_choice.py``),
 ``--fast`` runs OpenVINO in bf16 where the CPU has bf16 units (``docs/whole-ct.md``), and int8 is used only
-where it pays (issue 22: at least 1.8x fp32 on a CPU with VNNI). This exports the network (seeded weights:
-the speed does not depend on the values) as ``predict`` runs it, at each ``--shapes`` entry (batch 1): the
-folded whole-slice network (``exact``) and the cropped one with its window vector (``default``, ``--fast``,
-here a 416 x 336 crop as on the 512 x 512 benchmark CT of ``bench_volume.py``); it makes the int8 model with the
-package's ONNX Runtime static quantization (``export.quantize.quantize_onnx``, QDQ, calibrated on 4 random
-inputs, convolutions only) and runs it in OpenVINO (which turns QDQ into int8 kernels), times each engine's forward in
-interleaved rounds (median), and prints the ratios to ONNX Runtime fp32, the largest logit difference and
-the label agreement (Dice of the arg-max labels per class) against it. Agreement with seeded weights only
-shows the engines compute the same network; ``benchmarks/bench_int8.py`` measures int8 on a trained one.
+where it pays (issue 22: at least 1.8x fp32 on a CPU with VNNI). This exports the network (seeded weights: the
+speed does not depend on the values) as ``predict`` runs it, at each ``--shapes`` entry (batch 1): the folded
+whole-slice network (``exact``) and the cropped one with its window vector (``default``, ``--fast``, here the
+336 x 416 crop at (80, 48) that predict runs on the 512 x 512 benchmark CT of ``bench_volume.py``); it makes the
+int8 model with the package's ONNX Runtime static quantization (``export.quantize.quantize_onnx``, QDQ,
+calibrated on 4 random inputs, convolutions only) and runs it in OpenVINO (which turns QDQ into int8 kernels),
+times each engine's forward in interleaved rounds (median), and prints the ratios to ONNX Runtime fp32, the
+largest logit difference and the label agreement (Dice of the arg-max labels per class) against it. Agreement
+with seeded weights only shows the engines compute the same network; ``benchmarks/bench_int8.py`` measures int8
+on a trained one.
 
-    python benchmarks/bench_engines.py [--shapes 512x512 416x336@48x80] [--rounds 5]
+    python benchmarks/bench_engines.py [--shapes 512x512 336x416@80x48] [--rounds 5]
 
 Needs the ``openvino`` and ``quantize`` extras (``pip install -e '.[openvino,quantize]'``).
 """
@@ -67,7 +68,7 @@ def models(net, text: str, scratch: Path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", nargs="+", default=["512x512", "416x336@48x80"],
+    parser.add_argument("--shapes", nargs="+", default=["512x512", "336x416@80x48"],
                         help="HxW: the whole-slice network; HxW@TOPxLEFT: the cropped network at that offset")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
