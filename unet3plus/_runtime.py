@@ -39,8 +39,8 @@ def apply_cpu_defaults() -> str:
     both and so knows the cap is the package's, not the user's (else it would keep it for OpenVINO too, which
     then loses its bf16 kernels)."""
     global _cap_set_here
-    inherited = os.environ.get(CAP_MARKER) is not None and os.environ.get(CAP_MARKER) == os.environ.get(
-        ONEDNN_ISA_VARIABLE)
+    marker = os.environ.get(CAP_MARKER)
+    inherited = marker is not None and marker == os.environ.get(ONEDNN_ISA_VARIABLE)
     user_chose = ONEDNN_ISA_VARIABLE in os.environ and not inherited
     value = os.environ.setdefault(ONEDNN_ISA_VARIABLE, DEFAULT_ONEDNN_ISA)
     if not user_chose:

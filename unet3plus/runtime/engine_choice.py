@@ -27,7 +27,6 @@ from .onnx_cache import engine_choice_path
 
 logger = logging.getLogger(__name__)
 
-CHOICES_SUBDIR = "engine-choices"
 ROUNDS = 3  # calls per engine, interleaved; the first is a warm-up
 Run = Callable[..., np.ndarray]
 

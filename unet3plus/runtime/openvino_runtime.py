@@ -1,10 +1,10 @@
 """OpenVINO, the optional engine ``predict --fast`` runs in bf16 on CPUs with bf16 units (AVX-512 BF16, AMX),
-and that ``predict``'s cropped strategies run in fp32 where it is the faster engine on this CPU (measured per
-crop shape: ``runtime.cropping.fastest_engine``).
+and that ``predict``'s cropped strategies run in fp32 where it is the faster engine on this machine
+(``runtime.engine_choice``).
 
 Why OpenVINO and not ONNX Runtime for bf16: ONNX Runtime's CPU provider has no bf16 convolutions; OpenVINO
-runs the same verified ONNX export with ``INFERENCE_PRECISION_HINT=bf16``: 1.58x ONNX Runtime's fp32 on a
-352 x 448 crop on 2 AMD EPYC cores with AVX-512 BF16 (``benchmarks/bench_engines.py``, ``benchmarks/RESULTS.md``).
+runs the same verified ONNX export with ``INFERENCE_PRECISION_HINT=bf16``: 2.04x ONNX Runtime's fp32 on a
+336 x 416 crop on 2 AMD EPYC cores with AVX-512 BF16 (``benchmarks/bench_engines.py``, ``benchmarks/RESULTS.md``).
 Install it with ``pip install -e '.[openvino]'``; nothing needs it.
 """
 from __future__ import annotations
@@ -57,13 +57,13 @@ class OpenVinoModel:
     OpenVINO for the CPU at ``precision`` (``"bf16"`` or ``"f32"``); called with the model's inputs in order."""
 
     def __init__(self, model: Any, precision: str = "bf16") -> None:
-        # The hint is always set: on CPUs with AMX, OpenVINO's default for "CPU" is bf16, not f32.
         import openvino
 
         data, _ = session_source(model)
         with without_package_isa_cap():
             core = openvino.Core()
             source = core.read_model(data) if isinstance(data, bytes) else core.read_model(str(data))
+            # The hint is always set: on CPUs with AMX, OpenVINO's default for "CPU" is bf16, not f32.
             self.compiled = core.compile_model(source, "CPU", {"INFERENCE_PRECISION_HINT": precision,
                                                               "PERFORMANCE_HINT": "LATENCY"})
         self.request = self.compiled.create_infer_request()

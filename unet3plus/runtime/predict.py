@@ -226,8 +226,9 @@ def predict(model: Any, x: InputLike, *, preset: Union[str, InputPreset, None] =
         with _probability_store(True if image else probabilities, (n_slices, channels, height, width),
                                 np.dtype(np.float32) if image else dtype) as store:
             for start, scores, labels in itertools.chain([first], batches):
-                mask[start:start + len(scores)] = labels_from_probabilities(scores, threshold) if labels is None \
-                    else labels
+                if labels is None:
+                    labels = labels_from_probabilities(scores, threshold)
+                mask[start:start + len(scores)] = labels
                 if store is not None:
                     store[start:start + len(scores)] = scores
                 bar.update(len(scores))
